@@ -1,0 +1,29 @@
+# The two set-up commands are `make demo` and `make test`; both create .venv when missing.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test install bench-features clean
+
+$(STAMP): requirements-dev.txt pyproject.toml CMakeLists.txt $(wildcard csrc/*)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-build-isolation -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m speech2face.engine.demo
+
+test: $(STAMP)
+	$(PY) -m pytest -m "not slow and not gpu" -q
+
+bench-features: $(STAMP)
+	mkdir -p benchmarks/results
+	$(PY) -m pytest benchmarks/test_features_bench.py --benchmark-only --benchmark-json=benchmarks/results/features.json
+
+clean:
+	rm -rf build $(VENV) .pytest_cache

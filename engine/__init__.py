@@ -1,0 +1,1 @@
+"""Serving runtime: FeatureSpec, kernels, server launcher, client, CLI. Never imports PyTorch."""
