@@ -1,0 +1,67 @@
+"""The serving contract: every tensor name, dtype and shape, defined once.
+
+The repository writer (both targets), the Python models, the client and the tests read
+these definitions; nothing else spells a tensor name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+ENSEMBLE = "speech2face"
+PREPROCESS = "preprocess"
+VOICE_ENCODER = "voice_encoder"
+FACE_DECODER = "face_decoder"
+
+
+@dataclasses.dataclass(frozen=True)
+class Tensor:
+    name: str
+    dtype: str              # numpy dtype name
+    dims: tuple[int, ...]   # per-request shape, without the batch axis; -1 = variable
+
+    @property
+    def triton_dtype(self) -> str:
+        return {"float32": "FP32", "int32": "INT32", "uint8": "UINT8"}[self.dtype]
+
+    @property
+    def numpy_dtype(self) -> np.dtype:
+        return np.dtype(self.dtype)
+
+
+# Ensemble inputs and outputs: what clients see.
+AUDIO = Tensor("AUDIO", "float32", (-1,))              # mono samples in [-1, 1]
+SAMPLE_RATE = Tensor("SAMPLE_RATE", "int32", (1,))
+
+
+SPECTROGRAM_NAME = "SPECTROGRAM"
+FEATURE_RAW_NAME = "FEATURE_RAW"
+FACE_FEATURE_NAME = "FACE_FEATURE"
+FACE_IMAGE_NAME = "FACE_IMAGE"
+
+
+def spectrogram(shape: tuple[int, ...]) -> Tensor:
+    return Tensor(SPECTROGRAM_NAME, "float32", tuple(shape))
+
+
+def face_feature(dim: int) -> Tensor:
+    """The L2-normalised face feature (cosine retrieval uses it as is)."""
+    return Tensor(FACE_FEATURE_NAME, "float32", (dim,))
+
+
+def raw_feature(dim: int) -> Tensor:
+    """The unnormalised feature the face decoder consumes."""
+    return Tensor(FEATURE_RAW_NAME, "float32", (dim,))
+
+
+def face_image(size: int) -> Tensor:
+    return Tensor(FACE_IMAGE_NAME, "uint8", (size, size, 3))
+
+
+# Names inside the ONNX graphs (lower case: they belong to the model files, not to Triton).
+ONNX_ENCODER_INPUT = "spectrogram"
+ONNX_ENCODER_OUTPUTS = ("feature", "feature_normalized")
+ONNX_DECODER_INPUT = "feature"
+ONNX_DECODER_OUTPUTS = ("image", "landmarks")

@@ -1,0 +1,26 @@
+"""ONNX Runtime sessions as the engine runs them (Triton cpu target and the local runtime)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+
+def open_session(path: str | Path, intra_op_threads: int = 0) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = intra_op_threads  # 0: ONNX Runtime picks (all cores)
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def run_batched(session: ort.InferenceSession, batches: list[np.ndarray]) -> list[list[np.ndarray]]:
+    """Runs many requests' inputs as one batch; returns each request's slice of every output."""
+    sizes = [len(b) for b in batches]
+    merged = batches[0] if len(batches) == 1 else np.concatenate(batches)
+    input_name = session.get_inputs()[0].name
+    outputs = session.run(None, {input_name: merged})
+    bounds = np.cumsum([0] + sizes)
+    return [[out[lo:hi] for out in outputs] for lo, hi in zip(bounds[:-1], bounds[1:])]

@@ -1,0 +1,1 @@
+"""PyTorch -> ONNX -> TensorRT with parity checks, and the Triton model repository writer."""

@@ -1,0 +1,107 @@
+"""Triton `config.pbtxt` messages for the cpu target, built as protobufs from the contract."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from tritonclient.grpc import model_config_pb2 as pb
+
+from speech2face.engine import contract
+from speech2face.engine.contract import Tensor
+from speech2face.engine.feature_spec import FeatureSpec
+
+
+@dataclasses.dataclass(frozen=True)
+class ServingShapes:
+    """The model-dependent sizes of the contract, read from the checkpoint."""
+
+    feature_spec: FeatureSpec
+    feature_dim: int
+    image_size: int
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchingPolicy:
+    max_batch_size: int = 32
+    max_queue_delay_us: int = 2000
+    instances: int = 1
+    intra_op_threads: int = 2
+
+
+def _dtype(tensor: Tensor) -> int:
+    return pb.DataType.Value("TYPE_" + tensor.triton_dtype)
+
+
+def _input(tensor: Tensor, ragged: bool = False) -> pb.ModelInput:
+    return pb.ModelInput(name=tensor.name, data_type=_dtype(tensor), dims=list(tensor.dims),
+                         allow_ragged_batch=ragged)
+
+
+def _output(tensor: Tensor) -> pb.ModelOutput:
+    return pb.ModelOutput(name=tensor.name, data_type=_dtype(tensor), dims=list(tensor.dims))
+
+
+def _python_model(name: str, inputs: list[pb.ModelInput], outputs: list[Tensor],
+                  policy: BatchingPolicy, parameters: dict[str, str]) -> pb.ModelConfig:
+    config = pb.ModelConfig(
+        name=name, backend="python", max_batch_size=policy.max_batch_size,
+        input=inputs, output=[_output(t) for t in outputs],
+        dynamic_batching=pb.ModelDynamicBatching(max_queue_delay_microseconds=policy.max_queue_delay_us),
+        instance_group=[pb.ModelInstanceGroup(kind=pb.ModelInstanceGroup.KIND_CPU, count=policy.instances)],
+    )
+    for key, value in parameters.items():
+        config.parameters[key].string_value = value
+    return config
+
+
+def preprocess_config(shapes: ServingShapes, policy: BatchingPolicy) -> pb.ModelConfig:
+    # Raw audio has any length: ragged batching lets the batcher merge requests of different
+    # lengths into one execute() call, which computes all their features in one kernel call.
+    return _python_model(
+        contract.PREPROCESS,
+        [_input(contract.AUDIO, ragged=True), _input(contract.SAMPLE_RATE)],
+        [contract.spectrogram(shapes.feature_spec.shape)], policy,
+        {"feature_spec": shapes.feature_spec.to_json(), "num_threads": str(policy.intra_op_threads)},
+    )
+
+
+def voice_encoder_config(shapes: ServingShapes, policy: BatchingPolicy) -> pb.ModelConfig:
+    return _python_model(
+        contract.VOICE_ENCODER, [_input(contract.spectrogram(shapes.feature_spec.shape))],
+        [contract.raw_feature(shapes.feature_dim), contract.face_feature(shapes.feature_dim)], policy,
+        {"intra_op_threads": str(policy.intra_op_threads)},
+    )
+
+
+def face_decoder_config(shapes: ServingShapes, policy: BatchingPolicy) -> pb.ModelConfig:
+    return _python_model(
+        contract.FACE_DECODER, [_input(contract.raw_feature(shapes.feature_dim))],
+        [contract.face_image(shapes.image_size)], policy,
+        {"intra_op_threads": str(policy.intra_op_threads)},
+    )
+
+
+def ensemble_config(shapes: ServingShapes, policy: BatchingPolicy) -> pb.ModelConfig:
+    spectrogram = contract.spectrogram(shapes.feature_spec.shape)
+    raw = contract.raw_feature(shapes.feature_dim)
+    feature = contract.face_feature(shapes.feature_dim)
+    image = contract.face_image(shapes.image_size)
+    Step = pb.ModelEnsembling.Step
+
+    def identity(*tensors: Tensor) -> dict[str, str]:
+        return {t.name: t.name for t in tensors}
+
+    steps = [
+        Step(model_name=contract.PREPROCESS, model_version=-1,
+             input_map=identity(contract.AUDIO, contract.SAMPLE_RATE), output_map=identity(spectrogram)),
+        Step(model_name=contract.VOICE_ENCODER, model_version=-1,
+             input_map=identity(spectrogram), output_map=identity(raw, feature)),
+        Step(model_name=contract.FACE_DECODER, model_version=-1,
+             input_map=identity(raw), output_map=identity(image)),
+    ]
+    return pb.ModelConfig(
+        name=contract.ENSEMBLE, platform="ensemble", max_batch_size=policy.max_batch_size,
+        input=[_input(contract.AUDIO), _input(contract.SAMPLE_RATE)],
+        output=[_output(feature), _output(image)],
+        ensemble_scheduling=pb.ModelEnsembling(step=steps),
+    )

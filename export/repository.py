@@ -1,0 +1,81 @@
+"""Writes a Triton model repository from a checkpoint (the `cpu` target)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from google.protobuf import text_format
+
+from speech2face.engine import contract
+from speech2face.export import model_configs
+from speech2face.export.model_configs import BatchingPolicy, ServingShapes
+
+# The Python models' sources, copied into every written repository.
+MODEL_SOURCES = Path(__file__).resolve().parent.parent / "model_repository"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_model(root: Path, config, files: dict[str, Path]) -> None:
+    version_dir = root / config.name / "1"
+    version_dir.mkdir(parents=True, exist_ok=True)
+    (root / config.name / "config.pbtxt").write_text(text_format.MessageToString(config))
+    for target, source in files.items():
+        shutil.copyfile(source, version_dir / target)
+
+
+def write_cpu_repository(
+    out_dir: str | Path,
+    voice_encoder_onnx: Path,
+    face_decoder_onnx: Path,
+    shapes: ServingShapes,
+    policy: BatchingPolicy = BatchingPolicy(),
+    provenance: dict | None = None,
+) -> Path:
+    """Writes all four models, then swaps the finished tree into place (no half-written repo)."""
+    out_dir = Path(out_dir).resolve()
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
+    try:
+        _write_model(staging, model_configs.preprocess_config(shapes, policy),
+                     {"model.py": MODEL_SOURCES / contract.PREPROCESS / "1" / "model.py"})
+        _write_model(staging, model_configs.voice_encoder_config(shapes, policy),
+                     {"model.py": MODEL_SOURCES / contract.VOICE_ENCODER / "1" / "model.py",
+                      "model.onnx": Path(voice_encoder_onnx)})
+        _write_model(staging, model_configs.face_decoder_config(shapes, policy),
+                     {"model.py": MODEL_SOURCES / contract.FACE_DECODER / "1" / "model.py",
+                      "model.onnx": Path(face_decoder_onnx)})
+        _write_model(staging, model_configs.ensemble_config(shapes, policy), {})
+        record = {
+            "target": "cpu",
+            "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "feature_spec": shapes.feature_spec.to_dict(),
+            "feature_dim": shapes.feature_dim,
+            "image_size": shapes.image_size,
+            "onnx_sha256": {"voice_encoder": _sha256(Path(voice_encoder_onnx)),
+                            "face_decoder": _sha256(Path(face_decoder_onnx))},
+            "provenance": provenance or {},
+        }
+        (staging / contract.ENSEMBLE / "build_record.json").write_text(json.dumps(record, indent=2))
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        staging.rename(out_dir)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return out_dir
+
+
+def read_build_record(repository: str | Path) -> dict:
+    return json.loads((Path(repository) / contract.ENSEMBLE / "build_record.json").read_text())

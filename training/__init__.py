@@ -1,0 +1,1 @@
+"""PyTorch models, losses, data sets, training loop and evaluation (imports PyTorch)."""

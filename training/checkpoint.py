@@ -1,0 +1,61 @@
+"""One checkpoint file that fully describes a model: weights, architecture, FeatureSpec, provenance."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from speech2face.engine.feature_spec import FeatureSpec
+from speech2face.training.face_decoder import FaceDecoder, FaceDecoderConfig
+from speech2face.training.voice_encoder import VoiceEncoder, VoiceEncoderConfig
+
+FORMAT_VERSION = 1
+
+
+@dataclasses.dataclass
+class Checkpoint:
+    voice_encoder: VoiceEncoder
+    face_decoder: FaceDecoder
+    feature_spec: FeatureSpec
+    provenance: dict[str, Any]
+
+
+def save_checkpoint(path: str | Path, checkpoint: Checkpoint) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format_version": FORMAT_VERSION,
+        "feature_spec": checkpoint.feature_spec.to_dict(),
+        "voice_encoder": {"config": checkpoint.voice_encoder.config.to_dict(),
+                          "state_dict": checkpoint.voice_encoder.state_dict()},
+        "face_decoder": {"config": checkpoint.face_decoder.config.to_dict(),
+                         "state_dict": checkpoint.face_decoder.state_dict()},
+        "provenance": checkpoint.provenance,
+    }
+    # Atomic: a crash mid-write never leaves a truncated checkpoint under the final name.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    if payload.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{path}: unsupported checkpoint format {payload.get('format_version')!r}")
+    spec = FeatureSpec.from_dict(payload["feature_spec"])
+    encoder = VoiceEncoder(VoiceEncoderConfig(**payload["voice_encoder"]["config"]))
+    encoder.load_state_dict(payload["voice_encoder"]["state_dict"])
+    decoder = FaceDecoder(FaceDecoderConfig(**payload["face_decoder"]["config"]))
+    decoder.load_state_dict(payload["face_decoder"]["state_dict"])
+    return Checkpoint(encoder.eval(), decoder.eval(), spec, payload.get("provenance", {}))
