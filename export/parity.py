@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 import torch
 
+from speech2face.engine import contract
 from speech2face.engine.onnx_runner import open_session
 from speech2face.export.onnx_export import OnnxModels
 from speech2face.training.checkpoint import Checkpoint
@@ -34,8 +35,8 @@ def check_parity(checkpoint: Checkpoint, models: OnnxModels, batch: int = 2, see
         feature = checkpoint.voice_encoder(torch.from_numpy(spectrogram))
         _, image = checkpoint.face_decoder(feature)
     torch_image = (image.clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).numpy()
-    ort_feature, _ = open_session(models.voice_encoder).run(None, {"spectrogram": spectrogram})
-    ort_image, _ = open_session(models.face_decoder).run(None, {"feature": feature.numpy()})
+    ort_feature, _ = open_session(models.voice_encoder).run(None, {contract.ONNX_ENCODER_INPUT: spectrogram})
+    ort_image, _ = open_session(models.face_decoder).run(None, {contract.ONNX_DECODER_INPUT: feature.numpy()})
     return ParityReport(
         feature_max_abs=float(np.abs(ort_feature - feature.numpy()).max()),
         image_max_levels=int(np.abs(ort_image.astype(np.int16) - torch_image.astype(np.int16)).max()),

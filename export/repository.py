@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -12,6 +13,7 @@ from pathlib import Path
 from google.protobuf import text_format
 
 from speech2face.engine import contract
+from speech2face.engine.bundle import ModelBundle
 from speech2face.export import model_configs
 from speech2face.export.model_configs import BatchingPolicy, ServingShapes
 
@@ -35,15 +37,11 @@ def _write_model(root: Path, config, files: dict[str, Path]) -> None:
         shutil.copyfile(source, version_dir / target)
 
 
-def write_cpu_repository(
-    out_dir: str | Path,
-    voice_encoder_onnx: Path,
-    face_decoder_onnx: Path,
-    shapes: ServingShapes,
-    policy: BatchingPolicy = BatchingPolicy(),
-    provenance: dict | None = None,
-) -> Path:
+def write_cpu_repository(bundle: ModelBundle, out_dir: str | Path,
+                         policy: BatchingPolicy = BatchingPolicy()) -> Path:
     """Writes all four models, then swaps the finished tree into place (no half-written repo)."""
+    shapes = ServingShapes(bundle.feature_spec, bundle.feature_dim, bundle.image_size)
+    voice_encoder_onnx, face_decoder_onnx = bundle.voice_encoder, bundle.face_decoder
     out_dir = Path(out_dir).resolve()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
@@ -60,12 +58,10 @@ def write_cpu_repository(
         record = {
             "target": "cpu",
             "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "feature_spec": shapes.feature_spec.to_dict(),
-            "feature_dim": shapes.feature_dim,
-            "image_size": shapes.image_size,
+            "policy": dataclasses.asdict(policy),
+            **bundle.manifest(),
             "onnx_sha256": {"voice_encoder": _sha256(Path(voice_encoder_onnx)),
                             "face_decoder": _sha256(Path(face_decoder_onnx))},
-            "provenance": provenance or {},
         }
         (staging / contract.ENSEMBLE / "build_record.json").write_text(json.dumps(record, indent=2))
         if out_dir.exists():

@@ -68,7 +68,8 @@ class FaceDecoder(nn.Module):
             mean_landmarks = torch.rand(c.n_landmarks, 2, generator=torch.Generator().manual_seed(0)) * 0.6 + 0.2
         self.register_buffer("mean_landmarks", mean_landmarks.reshape(c.n_landmarks, 2).float())
         self.register_buffer("warp_weights", self._warp_weights())
-        ys, xs = torch.meshgrid(torch.linspace(-1, 1, c.image_size), torch.linspace(-1, 1, c.image_size), indexing="ij")
+        centres = (2 * torch.arange(c.image_size, dtype=torch.float32) + 1) / c.image_size - 1
+        ys, xs = torch.meshgrid(centres, centres, indexing="ij")  # pixel centres (align_corners=False)
         self.register_buffer("identity_grid", torch.stack([xs, ys], dim=-1).reshape(1, -1, 2))
 
     def _warp_weights(self) -> torch.Tensor:
@@ -91,11 +92,15 @@ class FaceDecoder(nn.Module):
         landmarks = self.mean_landmarks + self.landmark_head(hidden).reshape(-1, c.n_landmarks, 2)
         texture = self.texture_fc(hidden).reshape(-1, c.base_channels, c.base_size, c.base_size)
         texture = torch.sigmoid(self.texture_net(texture))
+        return landmarks, self.warp(texture, landmarks)
+
+    def warp(self, texture: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
+        """Moves the mean-face texture so that its landmarks land on `landmarks` (both in [0, 1])."""
+        size = self.config.image_size
         # Backward warp: output pixel p samples the texture at p - displacement(p).
         displacement = torch.matmul(self.warp_weights, landmarks - self.mean_landmarks)  # (N, H*W, 2)
-        grid = (self.identity_grid - 2.0 * displacement).reshape(-1, c.image_size, c.image_size, 2)
-        image = F.grid_sample(texture, grid, mode="bilinear", padding_mode="border", align_corners=False)
-        return landmarks, image
+        grid = (self.identity_grid - 2.0 * displacement).reshape(-1, size, size, 2)
+        return F.grid_sample(texture, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
 def to_uint8_image(image: torch.Tensor) -> torch.Tensor:

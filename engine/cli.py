@@ -1,0 +1,176 @@
+"""`s2f`: serve, infer, features, export. Errors print one line and exit 2, without a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import sys
+import time
+from pathlib import Path
+
+
+class UsageError(Exception):
+    pass
+
+
+def _add_server_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    parser.add_argument("--grpc-port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--http-port", type=int, default=0)
+    parser.add_argument("--metrics-port", type=int, default=0)
+
+
+def _server_options(args, repository: Path):
+    from speech2face.engine.server import ServerOptions
+
+    return ServerOptions(model_repository=repository, host=args.host, grpc_port=args.grpc_port,
+                         http_port=args.http_port, metrics_port=args.metrics_port,
+                         model_control=getattr(args, "model_control", "none"))
+
+
+def _repository(args) -> Path:
+    from speech2face.engine.builtin import default_repository
+
+    if args.repository:
+        return Path(args.repository)
+    return default_repository()
+
+
+def cmd_serve(args) -> int:
+    from speech2face.engine.server import TritonServer
+
+    server = TritonServer(_server_options(args, _repository(args))).start()
+    print(f"speech2face serving: gRPC {server.grpc_url}  HTTP {server.http_url}  "
+          f"metrics {args.host}:{server.metrics_port}  (Ctrl-C stops)", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        code = server.wait()
+        print(f"tritonserver exited with code {code}:\n{server.log_tail()}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("stopping…", flush=True)
+        return 0
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
+def _endpoint(args):
+    """The server at --url, or a local one on the default model for the duration of the command."""
+    if args.url:
+        yield args.url
+        return
+    from speech2face.engine.server import TritonServer
+
+    start = time.perf_counter()
+    with TritonServer(_server_options(args, _repository(args))) as server:
+        print(f"started a local server in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+        yield server.grpc_url if args.protocol == "grpc" else server.http_url
+
+
+def _audio_paths(inputs: list[str]) -> list[Path]:
+    paths: list[Path] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            paths += sorted(p for p in item.iterdir() if p.suffix.lower() in (".wav", ".flac", ".ogg"))
+        else:
+            paths.append(item)
+    if not paths:
+        raise UsageError("no audio files found in the given inputs")
+    return paths
+
+
+def cmd_infer(args) -> int:
+    from PIL import Image
+
+    from speech2face.engine.audio_file import read_audio_file
+    from speech2face.engine.client import Speech2FaceClient
+
+    paths = _audio_paths(args.audio)
+    clips = [(p, *read_audio_file(p)) for p in paths]
+    out = Path(args.output)
+    if len(clips) > 1 and out.suffix:
+        raise UsageError("several inputs need -o to name a folder, not a file")
+    with _endpoint(args) as url, Speech2FaceClient(url, args.protocol) as client:
+        for path, samples, rate in clips:
+            result = client.infer(samples, rate)
+            target = out if len(clips) == 1 and out.suffix else out / f"{path.stem}.png"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(result.image).save(target)
+            print(f"{path} -> {target}  ({result.latency_s * 1e3:.0f} ms)")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from speech2face.engine.builtin import default_bundle
+    from speech2face.engine.bundle import load_bundle
+    from speech2face.export.repository import write_cpu_repository
+
+    if args.target != "cpu":
+        raise UsageError(f"target {args.target!r} is not available yet; use --target cpu")
+    if args.checkpoint:
+        from speech2face.export.build import export_bundle
+
+        bundle = export_bundle(args.checkpoint, Path(args.out) / ".bundle")
+    else:
+        bundle = load_bundle(args.bundle) if args.bundle else default_bundle()
+    print(write_cpu_repository(bundle, args.out))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="s2f", description="Speech2Face engine: a face from a voice, on Triton.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run tritonserver on a model repository")
+    serve.add_argument("--repository", help="Triton model repository (default: the built-in model)")
+    serve.add_argument("--model-control", choices=("none", "explicit"), default="none",
+                       help="'explicit' turns on the load/unload API (off by default)")
+    _add_server_options(serve)
+    serve.set_defaults(run=cmd_serve)
+
+    infer = commands.add_parser("infer", help="voice file(s) or a folder -> face PNG(s)")
+    infer.add_argument("audio", nargs="+", help="WAV/FLAC/OGG files or folders")
+    infer.add_argument("-o", "--output", required=True, help="PNG file, or a folder for several inputs")
+    infer.add_argument("--url", help="host:port of a running server (default: start one locally)")
+    infer.add_argument("--protocol", choices=("grpc", "http"), default="grpc")
+    infer.add_argument("--repository", help="repository for the local server (default: built-in model)")
+    _add_server_options(infer)
+    infer.set_defaults(run=cmd_infer)
+
+    export = commands.add_parser("export", help="write a Triton model repository")
+    export.add_argument("--target", choices=("cpu", "gpu"), default="cpu")
+    export.add_argument("--out", required=True)
+    source = export.add_mutually_exclusive_group()
+    source.add_argument("--checkpoint", help="a training checkpoint (needs PyTorch)")
+    source.add_argument("--bundle", help="an exported model bundle (default: the built-in model)")
+    export.set_defaults(run=cmd_export)
+
+    try:
+        from speech2face.engine.features_cli import add_features_command
+    except ImportError:
+        pass
+    else:
+        add_features_command(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from speech2face.engine.audio_file import AudioFileError
+    from speech2face.engine.client import InferenceError
+    from speech2face.engine.server import ServerError
+
+    try:
+        return args.run(args)
+    except (UsageError, AudioFileError, InferenceError, FileNotFoundError) as error:
+        print(f"s2f {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except ServerError as error:
+        print(f"s2f {args.command}: the server failed: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""Shared fixtures: the default model bundle, a cpu repository and one real tritonserver per session."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from speech2face.engine import builtin
+from speech2face.engine.server import ServerOptions, TritonServer
+
+
+@pytest.fixture(scope="session")
+def bundle():
+    return builtin.default_bundle()
+
+
+@pytest.fixture(scope="session")
+def cpu_repository(bundle, tmp_path_factory):
+    from speech2face.export.repository import write_cpu_repository
+
+    return write_cpu_repository(bundle, tmp_path_factory.mktemp("repo") / "cpu")
+
+
+@pytest.fixture(scope="session")
+def triton_server(cpu_repository):
+    """The real tritonserver binary from the nvidia-pytriton wheel, on loopback ports."""
+    server = TritonServer(ServerOptions(model_repository=cpu_repository)).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def voice_like():
+    """A 2.5 s harmonic signal with a vibrato, at 16 kHz: shorter than the 6 s clip, so it is repeated."""
+    rate = 16000
+    t = np.arange(int(2.5 * rate)) / rate
+    f0 = 140 + 20 * np.sin(2 * np.pi * 3 * t)
+    phase = 2 * np.pi * np.cumsum(f0) / rate
+    audio = sum(np.sin(k * phase) / k for k in range(1, 8)) * 0.2
+    return audio.astype(np.float32), rate
