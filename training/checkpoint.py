@@ -12,6 +12,7 @@ import torch
 
 from speech2face.engine.feature_spec import FeatureSpec
 from speech2face.training.face_decoder import FaceDecoder, FaceDecoderConfig
+from speech2face.training.face_encoder import SmallFaceEncoder, SmallFaceEncoderConfig
 from speech2face.training.voice_encoder import VoiceEncoder, VoiceEncoderConfig
 
 FORMAT_VERSION = 1
@@ -23,6 +24,7 @@ class Checkpoint:
     face_decoder: FaceDecoder
     feature_spec: FeatureSpec
     provenance: dict[str, Any]
+    face_encoder: SmallFaceEncoder | None = None   # the frozen teacher, kept for evaluation
 
 
 def save_checkpoint(path: str | Path, checkpoint: Checkpoint) -> Path:
@@ -37,6 +39,9 @@ def save_checkpoint(path: str | Path, checkpoint: Checkpoint) -> Path:
                          "state_dict": checkpoint.face_decoder.state_dict()},
         "provenance": checkpoint.provenance,
     }
+    if checkpoint.face_encoder is not None:
+        payload["face_encoder"] = {"config": checkpoint.face_encoder.config.to_dict(),
+                                   "state_dict": checkpoint.face_encoder.state_dict()}
     # Atomic: a crash mid-write never leaves a truncated checkpoint under the final name.
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     os.close(fd)
@@ -58,4 +63,9 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     encoder.load_state_dict(payload["voice_encoder"]["state_dict"])
     decoder = FaceDecoder(FaceDecoderConfig(**payload["face_decoder"]["config"]))
     decoder.load_state_dict(payload["face_decoder"]["state_dict"])
-    return Checkpoint(encoder.eval(), decoder.eval(), spec, payload.get("provenance", {}))
+    face_encoder = None
+    if "face_encoder" in payload:
+        face_encoder = SmallFaceEncoder(SmallFaceEncoderConfig(**payload["face_encoder"]["config"]))
+        face_encoder.load_state_dict(payload["face_encoder"]["state_dict"])
+        face_encoder.eval()
+    return Checkpoint(encoder.eval(), decoder.eval(), spec, payload.get("provenance", {}), face_encoder)

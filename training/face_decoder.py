@@ -36,6 +36,8 @@ PRESETS = {
     "paper": FaceDecoderConfig(),
     "small": FaceDecoderConfig(feature_dim=256, hidden_dim=512, image_size=128, base_size=8,
                                base_channels=128, min_channels=16),
+    "builtin": FaceDecoderConfig(feature_dim=128, hidden_dim=256, image_size=64, base_size=8,
+                                 base_channels=64, min_channels=16, warp_sigma=0.1),
 }
 
 

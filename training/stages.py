@@ -1,0 +1,74 @@
+"""The three training stages: face encoder (built-in model only), face decoder, voice encoder."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from speech2face.engine.feature_spec import FeatureSpec
+from speech2face.training import face_decoder as fd
+from speech2face.training import voice_encoder as ve
+from speech2face.training.face_encoder import SmallFaceEncoder, SmallFaceEncoderConfig, freeze
+from speech2face.training.fit import FitConfig, fit
+from speech2face.training.losses import LossWeights, speech2face_loss
+from speech2face.training.stage_data import AugmentedFaces, DecoderTargets, VoiceToFace
+
+
+def train_face_encoder(images: torch.Tensor, feature_dim: int, fit_config: FitConfig, out_dir: Path,
+                       device: torch.device) -> SmallFaceEncoder:
+    """Instance discrimination: every identity's face is its own class, under augmentation."""
+    config = SmallFaceEncoderConfig(image_size=images.shape[-1], feature_dim=feature_dim, n_identities=len(images))
+    model = SmallFaceEncoder(config)
+
+    def loss(model, batch):
+        _, logits = model(batch["image"])
+        return {"total": F.cross_entropy(logits, batch["label"])}
+
+    return freeze(fit("face_encoder", model, AugmentedFaces(images), loss, fit_config, out_dir, device))
+
+
+@torch.no_grad()
+def encode_faces(encoder: torch.nn.Module, images: torch.Tensor, batch: int = 256) -> torch.Tensor:
+    return torch.cat([encoder(images[i:i + batch])[0] for i in range(0, len(images), batch)])
+
+
+def train_face_decoder(features: torch.Tensor, images: torch.Tensor, landmarks: torch.Tensor,
+                       config: fd.FaceDecoderConfig, fit_config: FitConfig, out_dir: Path,
+                       device: torch.device, landmark_weight: float = 10.0) -> fd.FaceDecoder:
+    """Cole et al.'s targets: the true image (L1) and landmarks (MSE) from the face's feature."""
+    decoder = fd.FaceDecoder(config, mean_landmarks=landmarks.mean(dim=0))
+
+    def loss(model, batch):
+        predicted_landmarks, image = model(batch["feature"])
+        image_l1 = (image - batch["image"]).abs().mean()
+        landmark_mse = (predicted_landmarks - batch["landmarks"]).pow(2).mean()
+        return {"total": image_l1 + landmark_weight * landmark_mse, "image_l1": image_l1,
+                "landmark_mse": landmark_mse}
+
+    return freeze(fit("face_decoder", decoder, DecoderTargets(features, images, landmarks), loss,
+                      fit_config, out_dir, device))
+
+
+def train_voice_encoder(dataset: VoiceToFace, config: ve.VoiceEncoderConfig, decoder: fd.FaceDecoder,
+                        face_encoder: SmallFaceEncoder, weights: LossWeights, fit_config: FitConfig,
+                        out_dir: Path, device: torch.device) -> ve.VoiceEncoder:
+    """The paper's loss against the frozen decoder's first layer and face classifier."""
+    model = ve.VoiceEncoder(config)
+    f_dec, f_cls = decoder.f_dec.to(device), face_encoder.classifier.to(device)
+
+    def loss(model, batch):
+        return speech2face_loss(model(batch["spectrogram"]), batch["face_feature"], f_dec, f_cls, weights)
+
+    return fit("voice_encoder", model, dataset, loss, fit_config, out_dir, device).eval()
+
+
+def decoder_config_for(preset: str, feature_dim: int, n_landmarks: int) -> fd.FaceDecoderConfig:
+    return dataclasses.replace(fd.PRESETS[preset], feature_dim=feature_dim, n_landmarks=n_landmarks)
+
+
+def voice_config_for(preset: str, spec: FeatureSpec, feature_dim: int) -> ve.VoiceEncoderConfig:
+    return dataclasses.replace(ve.PRESETS[preset], feature_dim=feature_dim, n_frames=spec.n_frames,
+                               n_bins=spec.n_bins, in_channels=spec.shape[-1])

@@ -1,0 +1,126 @@
+"""`make train-default`: rebuilds the built-in model from nothing, on the synthetic corpus.
+
+Stages: generate the corpus -> face encoder -> face decoder -> voice encoder -> checkpoint ->
+ONNX bundle (parity-checked) -> evaluation on held-out identities. Runs as one process or
+under `torchrun --nproc_per_node N` (DDP, gloo on CPU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from speech2face.engine.feature_spec import FeatureSpec
+from speech2face.training import distributed
+from speech2face.training.checkpoint import Checkpoint, save_checkpoint
+from speech2face.training.fit import FitConfig
+from speech2face.training.losses import LossWeights
+from speech2face.training import stages
+from speech2face.training.stage_data import VoiceToFace, faces_by_identity, to_image_tensor
+
+
+@dataclasses.dataclass(frozen=True)
+class DefaultRecipe:
+    identities: int = 1600          # split by identity into train / val / test by the corpus
+    clips_per_identity: int = 2
+    seed: int = 0
+    feature_dim: int = 128
+    voice_preset: str = "builtin"
+    decoder_preset: str = "builtin"
+    face_epochs: int = 30
+    decoder_epochs: int = 40
+    voice_epochs: int = 8
+    voice_lr: float = 1e-3
+    loss: LossWeights = LossWeights()
+
+
+def _corpus(data_dir: Path, recipe: DefaultRecipe, workers: int):
+    from speech2face.training.data.synthetic import SyntheticPairs, generate_corpus
+
+    if distributed.is_main():
+        generate_corpus(data_dir, recipe.identities, recipe.clips_per_identity, recipe.seed, workers)
+    distributed.barrier()
+    return SyntheticPairs(data_dir, split="train"), SyntheticPairs(data_dir, split="test")
+
+
+def train(data_dir: Path, out_dir: Path, work_dir: Path, recipe: DefaultRecipe, workers: int = 2) -> Path:
+    device = distributed.setup()
+    started = time.time()
+    spec = FeatureSpec()
+    train_pairs, test_pairs = _corpus(data_dir, recipe, workers)
+
+    faces, landmarks, _ids, rows = faces_by_identity(train_pairs)
+    decoder_config = stages.decoder_config_for(recipe.decoder_preset, recipe.feature_dim, landmarks.shape[1])
+    face_images = to_image_tensor(faces, faces.shape[1])
+    face_encoder = stages.train_face_encoder(face_images, recipe.feature_dim,
+                                             FitConfig(epochs=recipe.face_epochs, batch_size=64, seed=recipe.seed),
+                                             work_dir, device).cpu()
+    face_features = stages.encode_faces(face_encoder, face_images)
+
+    decoder = stages.train_face_decoder(face_features, to_image_tensor(faces, decoder_config.image_size),
+                                        torch.from_numpy(landmarks), decoder_config,
+                                        FitConfig(epochs=recipe.decoder_epochs, batch_size=64, seed=recipe.seed),
+                                        work_dir, device).cpu()
+
+    voice_data = VoiceToFace(train_pairs, rows, face_features, spec)
+    voice_config = stages.voice_config_for(recipe.voice_preset, spec, recipe.feature_dim)
+    voice_encoder = stages.train_voice_encoder(
+        voice_data, voice_config, decoder, face_encoder, recipe.loss,
+        FitConfig(epochs=recipe.voice_epochs, batch_size=32, lr=recipe.voice_lr, seed=recipe.seed),
+        work_dir, device).cpu()
+
+    checkpoint_path = work_dir / "checkpoint.pt"
+    if distributed.is_main():
+        provenance = {"source": "make train-default (synthetic corpus)", "trained": True,
+                      "recipe": json.loads(json.dumps(dataclasses.asdict(recipe))),
+                      "train_identities": len(faces), "train_clips": len(voice_data),
+                      "world_size": distributed.world_size(),
+                      "train_seconds": round(time.time() - started, 1), "torch": torch.__version__}
+        save_checkpoint(checkpoint_path, Checkpoint(voice_encoder, decoder, spec, provenance, face_encoder))
+        _publish(checkpoint_path, out_dir, test_pairs)
+    distributed.barrier()
+    distributed.teardown()
+    return out_dir
+
+
+def _publish(checkpoint_path: Path, out_dir: Path, test_pairs) -> None:
+    """Bundle (ONNX, parity-checked) + checkpoint + evaluation report into `out_dir`."""
+    import shutil
+
+    from speech2face.export.build import export_bundle
+    from speech2face.training.checkpoint import load_checkpoint
+    from speech2face.training.data.synthetic import estimate_face_traits
+    from speech2face.training.evaluate import evaluate, markdown_report
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(checkpoint_path, out_dir / "checkpoint.pt")
+    export_bundle(out_dir / "checkpoint.pt", out_dir)
+    result = evaluate(load_checkpoint(out_dir / "checkpoint.pt"), test_pairs, estimate_face_traits)
+    (out_dir / "evaluation.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out_dir / "EVALUATION.md").write_text(markdown_report(result, "Built-in model: held-out synthetic identities"))
+    print(markdown_report(result, "Built-in model: held-out synthetic identities"))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("artifacts/synthetic-corpus"))
+    parser.add_argument("--work", type=Path, default=Path("artifacts/train-default"))
+    parser.add_argument("--out", type=Path, default=Path("models/default"))
+    parser.add_argument("--identities", type=int, default=DefaultRecipe.identities)
+    parser.add_argument("--voice-epochs", type=int, default=DefaultRecipe.voice_epochs)
+    parser.add_argument("--face-epochs", type=int, default=DefaultRecipe.face_epochs)
+    parser.add_argument("--decoder-epochs", type=int, default=DefaultRecipe.decoder_epochs)
+    parser.add_argument("--workers", type=int, default=2, help="processes generating the corpus")
+    args = parser.parse_args(argv)
+    recipe = DefaultRecipe(identities=args.identities, voice_epochs=args.voice_epochs,
+                           face_epochs=args.face_epochs, decoder_epochs=args.decoder_epochs)
+    train(args.data, args.out, args.work, recipe, args.workers)
+
+
+if __name__ == "__main__":
+    main()
