@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install bench-features clean
+.PHONY: demo test install bench-features train-default clean
 
 $(STAMP): requirements-dev.txt pyproject.toml CMakeLists.txt $(wildcard csrc/*)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ test: $(STAMP)
 bench-features: $(STAMP)
 	mkdir -p benchmarks/results
 	$(PY) -m pytest benchmarks/test_features_bench.py --benchmark-only --benchmark-json=benchmarks/results/features.json
+
+# Rebuilds the built-in model (models/default) from nothing: synthetic corpus, three stages, export, eval.
+train-default: $(STAMP)
+	$(PY) -m speech2face.training.train_default --data artifacts/synthetic-corpus --work artifacts/train-default --out models/default
 
 clean:
 	rm -rf build $(VENV) .pytest_cache

@@ -119,6 +119,31 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_eval(args) -> int:
+    """Held-out evaluation of a checkpoint (needs the training stack: PyTorch)."""
+    import json
+
+    from speech2face.engine.builtin import ARTIFACTS, BUILTIN_BUNDLE
+    from speech2face.training.checkpoint import load_checkpoint
+    from speech2face.training.data.synthetic import SyntheticPairs, estimate_face_traits
+    from speech2face.training.evaluate import evaluate, markdown_report
+
+    checkpoint_path = Path(args.checkpoint or BUILTIN_BUNDLE / "checkpoint.pt")
+    data = Path(args.data or ARTIFACTS / "synthetic-corpus")
+    if not checkpoint_path.exists():
+        raise UsageError(f"{checkpoint_path}: no checkpoint; run `make train-default` or pass --checkpoint")
+    if not data.exists():
+        raise UsageError(f"{data}: no corpus; run `make train-default` or pass --data")
+    result = evaluate(load_checkpoint(checkpoint_path), SyntheticPairs(data, split="test"), estimate_face_traits)
+    report = markdown_report(result, f"Evaluation of {checkpoint_path}")
+    report_path = checkpoint_path.with_name("EVALUATION.md") if args.report is None else Path(args.report)
+    report_path.write_text(report)
+    print(report)
+    if args.json:
+        print(json.dumps(result))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="s2f", description="Speech2Face engine: a face from a voice, on Triton.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -146,6 +171,13 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--checkpoint", help="a training checkpoint (needs PyTorch)")
     source.add_argument("--bundle", help="an exported model bundle (default: the built-in model)")
     export.set_defaults(run=cmd_export)
+
+    evaluation = commands.add_parser("eval", help="retrieval R@K and attribute agreement on held-out identities")
+    evaluation.add_argument("--checkpoint", help="default: the built-in model's checkpoint")
+    evaluation.add_argument("--data", help="synthetic corpus folder (default: the one make train-default wrote)")
+    evaluation.add_argument("--report", help="markdown report path (default: beside the checkpoint)")
+    evaluation.add_argument("--json", action="store_true", help="print the metrics as one JSON object last")
+    evaluation.set_defaults(run=cmd_eval)
 
     try:
         from speech2face.engine.features_cli import add_features_command
