@@ -107,14 +107,26 @@ def cmd_export(args) -> int:
     from speech2face.engine.bundle import load_bundle
     from speech2face.export.repository import write_cpu_repository
 
-    if args.target != "cpu":
-        raise UsageError(f"target {args.target!r} is not available yet; use --target cpu")
+    if args.target not in ("cpu", "gpu"):
+        raise UsageError(f"unknown target {args.target!r}; use --target cpu or gpu")
     if args.checkpoint:
         from speech2face.export.build import export_bundle
 
         bundle = export_bundle(args.checkpoint, Path(args.out) / ".bundle")
     else:
         bundle = load_bundle(args.bundle) if args.bundle else default_bundle()
+    if args.target == "gpu":
+        from speech2face.export.gpu_configs import GpuPolicy
+        from speech2face.export.gpu_repository import read_gpu_summary, write_gpu_repository
+
+        try:
+            policy = GpuPolicy(backend=getattr(args, "gpu_backend", None) or "tensorrt")
+        except ValueError as error:
+            raise UsageError(str(error)) from error
+        repository = write_gpu_repository(bundle, args.out, policy, build_plans=getattr(args, "build_plans", None))
+        print(repository)
+        print(read_gpu_summary(repository), file=sys.stderr)
+        return 0
     print(write_cpu_repository(bundle, args.out))
     return 0
 
@@ -170,6 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
     source = export.add_mutually_exclusive_group()
     source.add_argument("--checkpoint", help="a training checkpoint (needs PyTorch)")
     source.add_argument("--bundle", help="an exported model bundle (default: the built-in model)")
+    export.add_argument("--gpu-backend", choices=("tensorrt", "onnxruntime"), default="tensorrt",
+                        help="gpu target: TensorRT plans, or ONNX Runtime with the TensorRT accelerator")
+    export.add_argument("--build-plans", action=argparse.BooleanOptionalAction, default=None,
+                        help="gpu target: build TensorRT plans now (default: only where a GPU is present)")
     export.set_defaults(run=cmd_export)
 
     evaluation = commands.add_parser("eval", help="retrieval R@K and attribute agreement on held-out identities")

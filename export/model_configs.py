@@ -41,6 +41,22 @@ def _output(tensor: Tensor) -> pb.ModelOutput:
     return pb.ModelOutput(name=tensor.name, data_type=_dtype(tensor), dims=list(tensor.dims))
 
 
+# Public names for the helpers above (the gpu target's configs reuse them).
+tensor_input = _input
+tensor_output = _output
+
+
+def voice_encoder_io(shapes: ServingShapes) -> tuple[list[Tensor], list[Tensor]]:
+    """The voice_encoder model's inputs and outputs, for every target."""
+    return ([contract.spectrogram(shapes.feature_spec.shape)],
+            [contract.raw_feature(shapes.feature_dim), contract.face_feature(shapes.feature_dim)])
+
+
+def face_decoder_io(shapes: ServingShapes) -> tuple[list[Tensor], list[Tensor]]:
+    """The face_decoder model's inputs and outputs, for every target."""
+    return [contract.raw_feature(shapes.feature_dim)], [contract.face_image(shapes.image_size)]
+
+
 def _python_model(name: str, inputs: list[pb.ModelInput], outputs: list[Tensor],
                   policy: BatchingPolicy, parameters: dict[str, str]) -> pb.ModelConfig:
     config = pb.ModelConfig(
@@ -66,19 +82,15 @@ def preprocess_config(shapes: ServingShapes, policy: BatchingPolicy) -> pb.Model
 
 
 def voice_encoder_config(shapes: ServingShapes, policy: BatchingPolicy) -> pb.ModelConfig:
-    return _python_model(
-        contract.VOICE_ENCODER, [_input(contract.spectrogram(shapes.feature_spec.shape))],
-        [contract.raw_feature(shapes.feature_dim), contract.face_feature(shapes.feature_dim)], policy,
-        {"intra_op_threads": str(policy.intra_op_threads)},
-    )
+    inputs, outputs = voice_encoder_io(shapes)
+    return _python_model(contract.VOICE_ENCODER, [_input(t) for t in inputs], outputs, policy,
+                         {"intra_op_threads": str(policy.intra_op_threads)})
 
 
 def face_decoder_config(shapes: ServingShapes, policy: BatchingPolicy) -> pb.ModelConfig:
-    return _python_model(
-        contract.FACE_DECODER, [_input(contract.raw_feature(shapes.feature_dim))],
-        [contract.face_image(shapes.image_size)], policy,
-        {"intra_op_threads": str(policy.intra_op_threads)},
-    )
+    inputs, outputs = face_decoder_io(shapes)
+    return _python_model(contract.FACE_DECODER, [_input(t) for t in inputs], outputs, policy,
+                         {"intra_op_threads": str(policy.intra_op_threads)})
 
 
 def ensemble_config(shapes: ServingShapes, policy: BatchingPolicy) -> pb.ModelConfig:

@@ -1,0 +1,324 @@
+"""Writes the `gpu` target: a Triton model repository for NGC containers.
+
+    speech2face/            ensemble (config from model_configs.ensemble_config: the cpu contract)
+                            build_record.json, trt_timing.cache (after a plan build)
+    preprocess/             DALI backend (1/model.dali) where the FeatureSpec allows, else the
+                            Python backend with the C++ kernels on KIND_CPU (1/model.py)
+    voice_encoder/          tensorrt_plan (1/model.plan, built on the serving host) or
+    face_decoder/           onnxruntime_onnx with the TensorRT accelerator (1/model.onnx);
+                            1/model.onnx and 1/model_fp16.onnx are always written
+    build_plans.sh          the plan build step: run it on the serving host before tritonserver
+
+The ONNX files here are *serving graphs*: the bundle's graphs with their tensors renamed to the
+contract's Triton names (so tensorrt_plan and onnxruntime_onnx models need no Python glue),
+outputs Triton does not serve dropped (the decoder's landmarks), and every shape pinned to the
+contract. Plans are GPU- and TensorRT-specific: where this process can build them (TensorRT
+importable and a CUDA device present) the writer builds them; elsewhere it writes build_plans.sh.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shlex
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import onnx
+from google.protobuf import text_format
+
+from speech2face.engine import contract
+from speech2face.engine.bundle import ModelBundle
+from speech2face.engine.contract import Tensor
+from speech2face.engine.feature_spec import FeatureSpec
+from speech2face.export import fp16, gpu_configs, model_configs, tensorrt_build
+from speech2face.export.gpu_configs import GpuPolicy
+from speech2face.export.model_configs import ServingShapes
+from speech2face.export.repository import MODEL_SOURCES, _sha256
+
+MIN_OPSET = 17
+BUILD_SCRIPT = "build_plans.sh"
+TIMING_CACHE = "trt_timing.cache"
+ONNX_FP32 = "model.onnx"
+ONNX_FP16 = "model_fp16.onnx"
+PLAN = "model.plan"
+
+
+class Fp16ParityError(RuntimeError):
+    pass
+
+
+# ---------------------------------------------------------------------------------------------
+# Serving graphs
+
+def serving_graph(source: str | Path, inputs: list[tuple[str, Tensor]],
+                  outputs: list[tuple[str, Tensor]]) -> onnx.ModelProto:
+    """The ONNX at `source` with inputs/outputs renamed to the contract tensors they carry (pairs of
+    ONNX name and contract Tensor), other outputs dropped, shapes pinned to [batch, *dims]."""
+    model = onnx.load(str(source))
+    opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
+    if opset < MIN_OPSET:
+        raise ValueError(f"{source}: opset {opset}; the gpu target needs opset >= {MIN_OPSET}")
+    rename = {name: tensor.name for name, tensor in (*inputs, *outputs)}
+    graph = model.graph
+    internal = {n for node in graph.node for n in (*node.input, *node.output)}
+    clashes = (set(rename.values()) & internal) - set(rename)
+    if clashes:
+        raise ValueError(f"{source}: contract names {sorted(clashes)} already name tensors in the graph")
+    by_name = {o.name: o for o in graph.output}
+    missing = [name for name, _ in outputs if name not in by_name] + [
+        name for name, _ in inputs if name not in {i.name for i in graph.input}]
+    if missing:
+        raise ValueError(f"{source}: no graph tensors named {missing}")
+    kept = [by_name[name] for name, _ in outputs]
+    del graph.output[:]
+    graph.output.extend(kept)
+    for node in graph.node:
+        node.input[:] = [rename.get(n, n) for n in node.input]
+        node.output[:] = [rename.get(n, n) for n in node.output]
+    for value in graph.value_info:
+        value.name = rename.get(value.name, value.name)
+    for value, tensor in [*((i, t) for i in graph.input for n, t in inputs if i.name == n),
+                          *((o, t) for o in graph.output for n, t in outputs if o.name == n)]:
+        value.name = tensor.name
+        shape = value.type.tensor_type.shape
+        del shape.dim[:]
+        shape.dim.add().dim_param = "batch"
+        for d in tensor.dims:
+            shape.dim.add().dim_value = d
+    onnx.checker.check_model(model, full_check=True)
+    tensorrt_build.check_onnx_contract(model, [t for _, t in inputs], [t for _, t in outputs])
+    return model
+
+
+def _serving_graphs(bundle: ModelBundle, shapes: ServingShapes) -> dict[str, onnx.ModelProto]:
+    enc_in, enc_out = model_configs.voice_encoder_io(shapes)
+    dec_in, dec_out = model_configs.face_decoder_io(shapes)
+    return {
+        contract.VOICE_ENCODER: serving_graph(
+            bundle.voice_encoder, list(zip([contract.ONNX_ENCODER_INPUT], enc_in)),
+            list(zip(contract.ONNX_ENCODER_OUTPUTS, enc_out))),
+        contract.FACE_DECODER: serving_graph(
+            bundle.face_decoder, list(zip([contract.ONNX_DECODER_INPUT], dec_in)),
+            list(zip(contract.ONNX_DECODER_OUTPUTS[:1], dec_out))),
+    }
+
+
+def parity_spectrograms(spec: FeatureSpec, count: int = 3, seed: int = 0) -> np.ndarray:
+    """Real features (NumPy reference FeatureSpec) of voice-like test signals: a harmonic tone with
+    vibrato, a noisy vowel-like signal and a chirp, at 16 kHz."""
+    from speech2face.engine.features_reference import reference_features
+
+    rng = np.random.default_rng(seed)
+    rate = spec.sample_rate
+    t = np.arange(int(2.5 * rate)) / rate
+    clips = []
+    for i in range(count):
+        f0 = 110 + 60 * i + 15 * np.sin(2 * np.pi * 3 * t)
+        phase = 2 * np.pi * np.cumsum(f0) / rate
+        voice = sum(np.sin(k * phase) / k for k in range(1, 9))
+        clips.append((0.2 * voice + 0.02 * rng.standard_normal(t.size)).astype(np.float32))
+    return np.stack([reference_features(c, spec) for c in clips]).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# Preprocessing: the DALI hook
+
+PreprocessWriter = Callable[[Path, GpuPolicy], None]
+
+
+def dali_preprocess_writer(spec: FeatureSpec) -> tuple[PreprocessWriter | None, str]:
+    """THE DALI HOOK. Returns (writer of `preprocess/1/model.dali`, reason) when the DALI pipeline
+    of engine/dali_features.py can serve this FeatureSpec under the ensemble contract, else
+    (None, why not). The contract needs the pipeline's inputs named AUDIO (FP32) and SAMPLE_RATE
+    (INT32) and its output named SPECTROGRAM, as the Python preprocess has them."""
+    try:
+        from speech2face.engine import dali_features
+    except ImportError as error:
+        return None, f"engine/dali_features.py is not importable ({error})"
+    try:
+        dali_features.check_spec(spec)
+    except ValueError as error:
+        return None, str(error)
+    wanted = {"AUDIO_INPUT": contract.AUDIO.name, "RATE_INPUT": contract.SAMPLE_RATE.name,
+              "FEATURES_OUTPUT": contract.SPECTROGRAM_NAME, "RATE_DTYPE": contract.SAMPLE_RATE.dtype}
+    found = {key: getattr(dali_features, key, "float32" if key == "RATE_DTYPE" else None) for key in wanted}
+    mismatched = {k: (found[k], wanted[k]) for k in wanted if found[k] != wanted[k]}
+    if mismatched:
+        detail = ", ".join(f"{k}={got!r} (contract: {want!r})" for k, (got, want) in mismatched.items())
+        return None, f"the DALI pipeline's tensors differ from the preprocess contract: {detail}"
+    try:
+        import nvidia.dali  # noqa: F401
+    except ImportError:
+        return None, "nvidia-dali is not installed"
+
+    def write(path: Path, policy: GpuPolicy) -> None:
+        dali_features.write_model_dali(spec, path, max_batch_size=policy.max_batch_size,
+                                       device="gpu", resample=True)
+
+    return write, "DALI backend"
+
+
+def _choose_preprocess(spec: FeatureSpec, policy: GpuPolicy) -> tuple[PreprocessWriter | None, str]:
+    if policy.preprocess == "python":
+        return None, "python preprocess requested"
+    writer, reason = dali_preprocess_writer(spec)
+    if writer is None and policy.preprocess == "dali":
+        raise ValueError(f"preprocess='dali' is not possible: {reason}")
+    return writer, reason
+
+
+# ---------------------------------------------------------------------------------------------
+# The build step
+
+def _build_command(repo: str, model: str, policy: GpuPolicy) -> list[str]:
+    version = f"{repo}/{model}/1"
+    return ["\"$PYTHON\"", "-m", "speech2face.export.tensorrt_build",
+            "--config", f"\"{repo}/{model}/config.pbtxt\"",
+            "--onnx", f"\"{version}/{ONNX_FP32}\"", "--onnx-fp16", f"\"{version}/{ONNX_FP16}\"",
+            "--plan", f"\"{version}/{PLAN}\"",
+            "--min-batch", "1", "--opt-batch", str(policy.opt_batch_size),
+            "--max-batch", str(policy.max_batch_size), "--precision", policy.precision,
+            "--timing-cache", f"\"{repo}/{contract.ENSEMBLE}/{TIMING_CACHE}\"", "--skip-if-current"]
+
+
+def build_script(policy: GpuPolicy) -> str:
+    lines = [
+        "#!/bin/sh",
+        "# Generated by `s2f export --target gpu`. Builds the TensorRT plans of this repository on this",
+        "# host: a plan is specific to the GPU and the TensorRT version, so run it where tritonserver",
+        "# runs (same TensorRT as the Triton container), before tritonserver starts. Plans that are",
+        "# current (same ONNX, TensorRT, GPU and flags; see model.plan.json) are kept.",
+        "# Needs: python3 with tensorrt, onnx, tritonclient and the speech2face package; a CUDA GPU.",
+        "set -eu",
+        'REPO="$(cd "$(dirname "$0")" && pwd)"',
+        'PYTHON="${PYTHON:-python3}"',
+    ]
+    for model in (contract.VOICE_ENCODER, contract.FACE_DECODER):
+        lines.append(" ".join(_build_command("$REPO", model, policy)))
+    return "\n".join(lines) + "\n"
+
+
+def _build_plans(root: Path, policy: GpuPolicy) -> dict:
+    records = {}
+    for model in (contract.VOICE_ENCODER, contract.FACE_DECODER):
+        inputs, outputs, _ = tensorrt_build.contract_from_config(root / model / "config.pbtxt")
+        version = root / model / "1"
+        records[model] = tensorrt_build.build_engine(
+            version / ONNX_FP32, version / PLAN, inputs, outputs,
+            tensorrt_build.ShapeProfile(1, policy.opt_batch_size, policy.max_batch_size),
+            tensorrt_build.BuildOptions(precision=policy.precision,
+                                        timing_cache=root / contract.ENSEMBLE / TIMING_CACHE),
+            fp16_onnx_path=version / ONNX_FP16)
+    return records
+
+
+# ---------------------------------------------------------------------------------------------
+# The writer
+
+def _write_config(root: Path, config) -> Path:
+    version_dir = root / config.name / "1"
+    version_dir.mkdir(parents=True, exist_ok=True)
+    (root / config.name / "config.pbtxt").write_text(text_format.MessageToString(config))
+    return version_dir
+
+
+def write_gpu_repository(bundle: ModelBundle, out_dir: str | Path, policy: GpuPolicy = GpuPolicy(),
+                         build_plans: bool | None = None,
+                         fp16_tolerance: fp16.Fp16Tolerance = fp16.Fp16Tolerance()) -> Path:
+    """Writes the gpu repository and swaps the finished tree into place (never half-written).
+
+    build_plans: None builds the TensorRT plans where this process can (tensorrt importable and a
+    CUDA device present); False never builds (the target host runs build_plans.sh); True insists.
+    Refuses (Fp16ParityError) when the fp16 ONNX misses `fp16_tolerance` against the fp32 one.
+    """
+    shapes = ServingShapes(bundle.feature_spec, bundle.feature_dim, bundle.image_size)
+    if build_plans is None:
+        build_plans = policy.backend == "tensorrt" and tensorrt_build.can_build_plans()
+    if build_plans and policy.backend != "tensorrt":
+        raise ValueError("plans are built for the tensorrt backend only")
+    out_dir = Path(out_dir).resolve()
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
+    try:
+        # Networks: serving graphs, fp16 twins, parity, configs.
+        graphs = _serving_graphs(bundle, shapes)
+        configs = {contract.VOICE_ENCODER: gpu_configs.voice_encoder_config(shapes, policy),
+                   contract.FACE_DECODER: gpu_configs.face_decoder_config(shapes, policy)}
+        onnx_sha256 = {}
+        for name, graph in graphs.items():
+            version_dir = _write_config(staging, configs[name])
+            onnx.save(graph, str(version_dir / ONNX_FP32))
+            fp16.write_fp16(version_dir / ONNX_FP32, version_dir / ONNX_FP16)
+            onnx_sha256[name] = {"fp32": _sha256(version_dir / ONNX_FP32),
+                                 "fp16": _sha256(version_dir / ONNX_FP16)}
+        enc, dec = staging / contract.VOICE_ENCODER / "1", staging / contract.FACE_DECODER / "1"
+        parity = fp16.check_fp16_parity(enc / ONNX_FP32, enc / ONNX_FP16, dec / ONNX_FP32, dec / ONNX_FP16,
+                                        parity_spectrograms(bundle.feature_spec), fp16_tolerance)
+        if not parity.ok:
+            raise Fp16ParityError(f"the fp16 ONNX misses its tolerance: {parity}")
+
+        # Preprocess: DALI where possible, else the Python backend with the C++ kernels.
+        dali_writer, preprocess_reason = _choose_preprocess(bundle.feature_spec, policy)
+        if dali_writer is not None:
+            version_dir = _write_config(staging, gpu_configs.dali_preprocess_config(shapes, policy))
+            dali_writer(version_dir / "model.dali", policy)
+            preprocess_backend = "dali"
+        else:
+            version_dir = _write_config(staging, gpu_configs.python_preprocess_config(shapes, policy))
+            shutil.copyfile(MODEL_SOURCES / contract.PREPROCESS / "1" / "model.py", version_dir / "model.py")
+            preprocess_backend = "python"
+
+        _write_config(staging, gpu_configs.ensemble_config(shapes, policy))  # with an empty 1/
+
+        script = staging / BUILD_SCRIPT
+        if policy.backend == "tensorrt":
+            script.write_text(build_script(policy))
+            script.chmod(0o755)
+        plans = _build_plans(staging, policy) if build_plans else None
+
+        record = {
+            "target": "gpu",
+            "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "policy": dataclasses.asdict(policy),
+            **bundle.manifest(),
+            "onnx_sha256": onnx_sha256,
+            "fp16_parity_onnxruntime_cpu": {**dataclasses.asdict(parity), "ok": parity.ok},
+            "preprocess": {"backend": preprocess_backend, "reason": preprocess_reason},
+            "tensorrt_plans": plans if plans is not None else (
+                f"not built here: run {BUILD_SCRIPT} on the serving host" if policy.backend == "tensorrt"
+                else "not used (onnxruntime backend)"),
+            "build_step": shlex.join(["sh", BUILD_SCRIPT]) if policy.backend == "tensorrt" else None,
+        }
+        (staging / contract.ENSEMBLE / "build_record.json").write_text(json.dumps(record, indent=2) + "\n")
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        staging.rename(out_dir)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return out_dir
+
+
+def read_gpu_summary(repository: str | Path) -> str:
+    """One human line about a written gpu repository: preprocess path, fp16 parity, plans."""
+    repository = Path(repository)
+    record = json.loads((repository / contract.ENSEMBLE / "build_record.json").read_text())
+    parity = record["fp16_parity_onnxruntime_cpu"]
+    plans = record["tensorrt_plans"]
+    if isinstance(plans, dict):
+        first = next(iter(plans.values()))
+        plan_text = (f"TensorRT plans built here (TensorRT {first['tensorrt_version']}, {first['gpu']}, "
+                     f"sm {first['compute_capability']})")
+    elif record["policy"]["backend"] == "tensorrt":
+        plan_text = (f"TensorRT plans not built here (needs tensorrt and a CUDA GPU): run "
+                     f"`sh {repository / BUILD_SCRIPT}` on the serving host before tritonserver")
+    else:
+        plan_text = "onnxruntime_onnx with the TensorRT accelerator (no plans)"
+    return (f"gpu target: preprocess on {record['preprocess']['backend']} "
+            f"({record['preprocess']['reason']}); fp16 ONNX vs fp32 on ORT CPU: feature cosine "
+            f">= {parity['feature_min_cosine']:.8f}, image max {parity['image_max_levels']} levels; {plan_text}")
