@@ -1,10 +1,21 @@
-"""NumPy reference of every FeatureSpec kind: slow, float64, obviously right; the tests' oracle."""
+"""NumPy reference of every FeatureSpec kind: slow, float64, obviously right; the tests' oracle.
+
+Also the reference resampler (the same Kaiser-windowed-sinc design as csrc/, evaluated
+directly in float64) and the mel filter bank that the C++ kernels are given.
+"""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 from speech2face.engine.feature_spec import FeatureSpec
+
+# The resampler design, shared with csrc/spectrogram.h (ResamplerDesign): passband to 0.9 of
+# the lower Nyquist, stopband from the lower Nyquist, Kaiser window for 100 dB.
+RESAMPLE_PASSBAND = 0.9
+RESAMPLE_STOPBAND_DB = 100.0
 
 
 def apply_clip_policy(audio: np.ndarray, clip_samples: int) -> np.ndarray:
@@ -15,20 +26,117 @@ def apply_clip_policy(audio: np.ndarray, clip_samples: int) -> np.ndarray:
     return np.tile(audio, repeats)[:clip_samples]
 
 
+def trim_region(audio: np.ndarray, win_length: int, hop_length: int, top_db: float) -> tuple[int, int]:
+    """[begin, end) left after dropping leading/trailing frames quieter than peak - top_db.
+
+    Frames are ``win_length`` samples every ``hop_length`` (no window); energy is the mean
+    square. Audio shorter than one frame, or all zeros, is kept whole.
+    """
+    x = np.asarray(audio, dtype=np.float64)
+    if x.size < win_length:
+        return 0, x.size
+    frames = 1 + (x.size - win_length) // hop_length
+    starts = np.arange(frames) * hop_length
+    energy = np.array([np.mean(x[s:s + win_length] ** 2) for s in starts])
+    peak = energy.max()
+    if not peak > 0:
+        return 0, x.size
+    loud = np.flatnonzero(energy >= peak * 10.0 ** (-top_db / 10.0))
+    return int(starts[loud[0]]), int(min(x.size, starts[loud[-1]] + win_length))
+
+
 def periodic_hann(n: int) -> np.ndarray:
     return 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n)
 
 
+def prepare_clip(audio16k: np.ndarray, spec: FeatureSpec) -> np.ndarray:
+    """Trim (when the spec asks for it) and apply the clip policy, in float64."""
+    x = np.asarray(audio16k, dtype=np.float64)
+    if spec.trim_silence:
+        begin, end = trim_region(x, spec.win_length, spec.hop_length, spec.trim_top_db)
+        x = x[begin:end]
+    return apply_clip_policy(x, spec.clip_samples)
+
+
 def stft_frames(audio16k: np.ndarray, spec: FeatureSpec) -> np.ndarray:
     """Complex STFT (frames, bins) framed like tf.signal.stft: no centring, window zero-padded."""
-    clip = apply_clip_policy(np.asarray(audio16k, dtype=np.float64), spec.clip_samples)
+    clip = prepare_clip(audio16k, spec)
     starts = np.arange(spec.n_frames) * spec.hop_length
     frames = clip[starts[:, None] + np.arange(spec.win_length)[None, :]]
     return np.fft.rfft(frames * periodic_hann(spec.win_length), n=spec.n_fft, axis=1)
 
 
+def hz_to_mel(f: np.ndarray) -> np.ndarray:
+    """Slaney's mel scale: linear below 1 kHz (3 mels per 200 Hz), logarithmic above."""
+    f = np.asarray(f, dtype=np.float64)
+    linear = f / (200.0 / 3.0)
+    log_part = 15.0 + np.log(np.maximum(f, 1e-10) / 1000.0) / (math.log(6.4) / 27.0)
+    return np.where(f >= 1000.0, log_part, linear)
+
+
+def mel_to_hz(m: np.ndarray) -> np.ndarray:
+    m = np.asarray(m, dtype=np.float64)
+    linear = m * (200.0 / 3.0)
+    log_part = 1000.0 * np.exp((m - 15.0) * (math.log(6.4) / 27.0))
+    return np.where(m >= 15.0, log_part, linear)
+
+
+def mel_filterbank(spec: FeatureSpec) -> np.ndarray:
+    """(n_mels, n_bins) float64: triangles on the Slaney mel scale, Slaney area-normalised."""
+    edges = mel_to_hz(np.linspace(hz_to_mel(spec.mel_fmin), hz_to_mel(spec.mel_fmax_hz), spec.n_mels + 2))
+    freqs = np.linspace(0.0, spec.sample_rate / 2, spec.n_bins)
+    lower = (freqs[None, :] - edges[:-2, None]) / (edges[1:-1] - edges[:-2])[:, None]
+    upper = (edges[2:, None] - freqs[None, :]) / (edges[2:] - edges[1:-1])[:, None]
+    weights = np.maximum(0.0, np.minimum(lower, upper))
+    return weights * (2.0 / (edges[2:] - edges[:-2]))[:, None]
+
+
 def reference_features(audio16k: np.ndarray, spec: FeatureSpec = FeatureSpec()) -> np.ndarray:
     """The voice encoder's input for one 16 kHz mono clip, float32 of shape ``spec.shape``."""
     stft = stft_frames(audio16k, spec)
-    parts = np.stack([stft.real, stft.imag], axis=-1)
-    return (np.sign(parts) * np.abs(parts) ** spec.power).astype(np.float32)
+    if spec.kind == "complex_powerlaw":
+        parts = np.stack([stft.real, stft.imag], axis=-1)
+        out = np.sign(parts) * np.abs(parts) ** spec.power
+    elif spec.kind == "magnitude_powerlaw":
+        out = (np.abs(stft) ** spec.power)[..., None]
+    else:  # logmel
+        mel = (np.abs(stft) ** 2) @ mel_filterbank(spec).T
+        out = np.log(mel + spec.log_floor)[..., None]
+    return out.astype(np.float32)
+
+
+def resampler_design(rate_in: int, rate_out: int) -> tuple[np.ndarray, int, int]:
+    """(prototype filter centred at its middle tap, up, down) of the csrc/ resampler, float64."""
+    g = math.gcd(rate_in, rate_out)
+    up, down = rate_out // g, rate_in // g
+    fu = float(rate_in) * up
+    f_stop = 0.5 * min(rate_in, rate_out)
+    f_pass = RESAMPLE_PASSBAND * f_stop
+    fc = 0.5 * (f_pass + f_stop)
+    att = RESAMPLE_STOPBAND_DB
+    beta = 0.1102 * (att - 8.7)
+    width = (f_stop - f_pass) / fu
+    half = (int(math.ceil((att - 7.95) / (2.285 * 2.0 * math.pi * width))) + 1) // 2
+    d = np.arange(-half, half + 1)
+    proto = up * (2.0 * fc / fu) * np.sinc(2.0 * fc * d / fu) * np.kaiser(2 * half + 1, beta)
+    return proto, up, down
+
+
+def reference_resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    """y[n] = sum_i x[i] h(n * down - i * up), zeros outside the signal; ceil(n*up/down) samples."""
+    x = np.asarray(audio, dtype=np.float64)
+    if rate_in == rate_out:
+        return x.copy()
+    proto, up, down = resampler_design(rate_in, rate_out)
+    half = (proto.size - 1) // 2
+    n_out = -(-x.size * up // down)
+    reach = half // up + 1
+    out = np.empty(n_out)
+    for start in range(0, n_out, 2048):
+        t = np.arange(start, min(n_out, start + 2048)) * down
+        i = (t // up)[:, None] + np.arange(-reach, reach + 1)[None, :]
+        d = t[:, None] - i * up
+        ok = (np.abs(d) <= half) & (i >= 0) & (i < x.size)
+        w = np.where(ok, proto[np.clip(d + half, 0, proto.size - 1)], 0.0)
+        out[start:start + t.size] = np.sum(w * x[np.clip(i, 0, x.size - 1)], axis=1)
+    return out

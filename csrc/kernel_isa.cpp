@@ -1,0 +1,427 @@
+// The hot loops, compiled once per instruction set (CMake builds this file three times with
+// S2F_ISA = generic / avx2 / avx512; spectrogram.cpp picks one at run time with
+// __builtin_cpu_supports). No -march=native: the binary runs on any x86-64.
+// The instruction set is switched on with `#pragma GCC target` AFTER the standard headers,
+// not with -m flags: template code from the headers (std::vector, std::min, ...) is then
+// compiled for the baseline in every variant, so the linker's choice among the identical
+// inline copies can never put an AVX instruction into the generic path.
+//
+// Layout: kBlock = 8 consecutive frames are processed together, one frame per SIMD lane, so
+// every FFT butterfly, the real-FFT split and the power law are plain 8-wide float vector ops
+// (GCC vector extensions; they lower to SSE2 in the generic build). Frames go in and come out
+// through 8x8 register transposes (AVX) or scalar loops (generic).
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "spectrogram.h"
+
+#include <vector>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
+#ifndef S2F_ISA
+#define S2F_ISA generic
+#endif
+#define S2F_ISA_generic 1
+#define S2F_ISA_avx2 2
+#define S2F_ISA_avx512 3
+#define S2F_CAT2(a, b) a##b
+#define S2F_CAT(a, b) S2F_CAT2(a, b)
+#define S2F_LEVEL S2F_CAT(S2F_ISA_, S2F_ISA)
+#if S2F_LEVEL == 2
+#pragma GCC target("avx2,fma")
+#elif S2F_LEVEL == 3
+#pragma GCC target("avx2,fma,avx512f,avx512vl,avx512dq,avx512bw,prefer-vector-width=256")
+#endif
+
+namespace s2f {
+namespace S2F_ISA {
+
+typedef float vf __attribute__((vector_size(32)));
+typedef float vfu __attribute__((vector_size(32), aligned(4)));  // unaligned access
+typedef std::int32_t vi __attribute__((vector_size(32)));
+
+namespace {
+
+inline vf splat(float x) { return vf{x, x, x, x, x, x, x, x}; }
+inline vf loadu(const float* p) { return *reinterpret_cast<const vfu*>(p); }
+inline void storeu(float* p, vf v) { *reinterpret_cast<vfu*>(p) = v; }
+
+// ---- fast power law -------------------------------------------------------------------
+// |x|^p = exp2(p * log2|x|). log2 splits |x| into exponent and mantissa m (in [sqrt(1/2),
+// sqrt(2)), or [0.75, 1.5) with AVX-512 getmant) and evaluates log2(1+u) = u * P(u) with a
+// degree-6 P, |error| < 7e-7; exp2 splits y = n + f with |f| <= 1/2 and uses a degree-5
+// polynomial, relative error < 2e-7 (least-squares fits on Chebyshev nodes, coefficients
+// computed for this project with numpy). sign(x)|x|^0.3 then has relative error < 1e-6
+// (tests/test_features_cpp.py requires <= 1e-5 for |x| > 1e-3 against float64 numpy).
+// Inputs below FLT_MIN (zero and denormals) give exactly 0; |x|^p of them is < 4e-12 for p=0.3.
+#if S2F_LEVEL == 3
+// AVX-512 (VL, on 256-bit vectors): getexp/getmant split the float, scalef rebuilds it.
+inline vf log2_abs(vf ax) {
+  const __m256 e = _mm256_getexp_ps((__m256)ax);
+  const vf m = (vf)_mm256_getmant_ps((__m256)ax, _MM_MANT_NORM_p75_1p5, _MM_MANT_SIGN_zero);
+  const vf u = m - splat(1.0f);  // [-0.25, 0.5)
+  // getexp is floor(log2|x|) (mantissa in [1, 2)); getmant halved mantissas >= 1.5.
+  const vf e1 = (vf)e + (vf)((vi)(m < splat(1.0f)) & (vi)splat(1.0f));
+  // log2(1+u) = u * P(u) on [-0.25, 0.5], |error| < 7e-7
+  vf p = splat(0.11998387f);
+  p = p * u + splat(-0.24276374f);
+  p = p * u + splat(0.29829070f);
+  p = p * u + splat(-0.36154732f);
+  p = p * u + splat(0.48062411f);
+  p = p * u + splat(-0.72132826f);
+  p = p * u + splat(1.44269633f);
+  return e1 + u * p;
+}
+inline vf exp2v(vf y) {
+  const vf n = (vf)_mm256_roundscale_ps((__m256)y, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const vf f = y - n;  // [-0.5, 0.5]
+  vf q = splat(0.00134004f);
+  q = q * f + splat(0.00967604f);
+  q = q * f + splat(0.05550327f);
+  q = q * f + splat(0.24022107f);
+  q = q * f + splat(0.69314718f);
+  q = q * f + splat(1.00000012f);
+  return (vf)_mm256_scalef_ps((__m256)q, (__m256)n);  // q * 2^n, 0 on underflow
+}
+#else
+inline vf log2_abs(vf ax) {
+  vi bits = (vi)ax;
+  vi e = ((bits >> 23) & 0xff) - 127;
+  vi mbits = (bits & 0x007fffff) | 0x3f800000;  // mantissa in [1, 2)
+  vf m = (vf)mbits;
+  vi big = (vi)(m > splat(1.41421356f));        // -1 where m > sqrt(2)
+  m = big ? m * splat(0.5f) : m;
+  e = e - big;                                   // big is -1: e + 1
+  vf u = m - splat(1.0f);                        // [sqrt(1/2) - 1, sqrt(2) - 1)
+  // log2(1+u) = u * P(u), |error| < 6e-7
+  vf p = splat(0.17212874f);
+  p = p * u + splat(-0.26950628f);
+  p = p * u + splat(0.29563361f);
+  p = p * u + splat(-0.35935065f);
+  p = p * u + splat(0.48062915f);
+  p = p * u + splat(-0.72136402f);
+  p = p * u + splat(1.44269645f);
+  return __builtin_convertvector(e, vf) + u * p;
+}
+
+inline vf exp2v(vf y) {
+  y = y < splat(-126.0f) ? splat(-126.0f) : y;
+  y = y > splat(126.0f) ? splat(126.0f) : y;
+  const vf magic = splat(12582912.0f);  // 1.5 * 2^23: adding it rounds to an integer
+  vf shifted = y + magic;
+  vf n = shifted - magic;
+  vf f = y - n;  // in [-0.5, 0.5]
+  vi ni = (vi)shifted - (vi)magic;
+  vf q = splat(0.00134004f);
+  q = q * f + splat(0.00967604f);
+  q = q * f + splat(0.05550327f);
+  q = q * f + splat(0.24022107f);
+  q = q * f + splat(0.69314718f);
+  q = q * f + splat(1.00000012f);
+  vf scale = (vf)((ni + 127) << 23);
+  return q * scale;
+}
+#endif
+
+// |x|^p with the sign of x; exact 0 for |x| < FLT_MIN.
+inline vf signed_pow(vf x, vf p) {
+  vi bits = (vi)x;
+  vi sign = bits & (std::int32_t)0x80000000;
+  vf ax = (vf)(bits & 0x7fffffff);
+  vf r = exp2v(p * log2_abs(ax));
+  vi tiny = (vi)(ax < splat(1.17549435e-38f));
+  return (vf)(((vi)r & ~tiny) | sign);
+}
+
+// |v|^p for v >= 0 (v = |X|^2 with p = power / 2); exact 0 below FLT_MIN.
+inline vf pos_pow(vf v, vf p) {
+  vf r = exp2v(p * log2_abs(v));
+  vi tiny = (vi)(v < splat(1.17549435e-38f));
+  return (vf)((vi)r & ~tiny);
+}
+
+inline vf natural_log(vf v) { return log2_abs(v) * splat(0.69314718f); }
+
+// ---- transposes ------------------------------------------------------------------------
+// rows[f] = 8 floats of frame f  ->  cols[j] = element j of every frame.
+inline void transpose8(vf r[8]) {
+#if S2F_LEVEL >= 2
+  __m256 t0 = _mm256_unpacklo_ps((__m256)r[0], (__m256)r[1]);
+  __m256 t1 = _mm256_unpackhi_ps((__m256)r[0], (__m256)r[1]);
+  __m256 t2 = _mm256_unpacklo_ps((__m256)r[2], (__m256)r[3]);
+  __m256 t3 = _mm256_unpackhi_ps((__m256)r[2], (__m256)r[3]);
+  __m256 t4 = _mm256_unpacklo_ps((__m256)r[4], (__m256)r[5]);
+  __m256 t5 = _mm256_unpackhi_ps((__m256)r[4], (__m256)r[5]);
+  __m256 t6 = _mm256_unpacklo_ps((__m256)r[6], (__m256)r[7]);
+  __m256 t7 = _mm256_unpackhi_ps((__m256)r[6], (__m256)r[7]);
+  __m256 s0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+  __m256 s1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+  __m256 s2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+  __m256 s3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+  __m256 s4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
+  __m256 s5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+  __m256 s6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
+  __m256 s7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+  r[0] = (vf)_mm256_permute2f128_ps(s0, s4, 0x20);
+  r[1] = (vf)_mm256_permute2f128_ps(s1, s5, 0x20);
+  r[2] = (vf)_mm256_permute2f128_ps(s2, s6, 0x20);
+  r[3] = (vf)_mm256_permute2f128_ps(s3, s7, 0x20);
+  r[4] = (vf)_mm256_permute2f128_ps(s0, s4, 0x31);
+  r[5] = (vf)_mm256_permute2f128_ps(s1, s5, 0x31);
+  r[6] = (vf)_mm256_permute2f128_ps(s2, s6, 0x31);
+  r[7] = (vf)_mm256_permute2f128_ps(s3, s7, 0x31);
+#else
+  vf c[8];
+  for (int j = 0; j < 8; ++j)
+    for (int f = 0; f < 8; ++f) c[j][f] = r[f][j];
+  for (int j = 0; j < 8; ++j) r[j] = c[j];
+#endif
+}
+
+// Per-thread scratch, sized for the largest plan seen. Plain float storage (aligned by hand)
+// so that no template is instantiated on the vector type.
+struct Buffer {
+  std::vector<float> raw;
+  vf* get(std::size_t vectors) {
+    if (raw.size() < vectors * 8 + 16) raw.resize(vectors * 8 + 16);
+    auto p = reinterpret_cast<std::uintptr_t>(raw.data());
+    return reinterpret_cast<vf*>((p + 63) & ~static_cast<std::uintptr_t>(63));
+  }
+};
+struct Scratch {
+  Buffer zr, zi, stage, mel;
+  std::vector<float> block;  // samples of one block when it cannot be read in place
+};
+thread_local Scratch tls_scratch;
+
+// Complex FFT of plan.half points in 8 lanes, in place, decimation in frequency; the result
+// sits in plan.perm order.
+void fft_lanes(const Plan& plan, vf* __restrict zr, vf* __restrict zi) {
+  const int n = plan.half;
+  for (const auto& st : plan.stages) {
+    const int s = st.span;
+    if (st.radix == 2) {  // only ever the last stage, span 1: no twiddles
+      for (int g = 0; g < n; g += 2) {
+        vf ar = zr[g], ai = zi[g], br = zr[g + 1], bi = zi[g + 1];
+        zr[g] = ar + br, zi[g] = ai + bi;
+        zr[g + 1] = ar - br, zi[g + 1] = ai - bi;
+      }
+      continue;
+    }
+    const float* w1r = st.wr.data();
+    const float* w2r = w1r + s;
+    const float* w3r = w2r + s;
+    const float* w1i = st.wi.data();
+    const float* w2i = w1i + s;
+    const float* w3i = w2i + s;
+    for (int g = 0; g < n; g += 4 * s) {
+      vf* r = zr + g;
+      vf* i = zi + g;
+      for (int j = 0; j < s; ++j) {
+        vf a0r = r[j], a0i = i[j], a1r = r[j + s], a1i = i[j + s];
+        vf a2r = r[j + 2 * s], a2i = i[j + 2 * s], a3r = r[j + 3 * s], a3i = i[j + 3 * s];
+        vf b0r = a0r + a2r, b0i = a0i + a2i;
+        vf b1r = a0r - a2r, b1i = a0i - a2i;
+        vf b2r = a1r + a3r, b2i = a1i + a3i;
+        vf b3r = a1i - a3i, b3i = a3r - a1r;  // -i * (a1 - a3)
+        vf y0r = b0r + b2r, y0i = b0i + b2i;
+        vf y2r = b0r - b2r, y2i = b0i - b2i;
+        vf y1r = b1r + b3r, y1i = b1i + b3i;
+        vf y3r = b1r - b3r, y3i = b1i - b3i;
+        r[j] = y0r, i[j] = y0i;
+        if (s == 1) {
+          r[j + 1] = y1r, i[j + 1] = y1i;
+          r[j + 2] = y2r, i[j + 2] = y2i;
+          r[j + 3] = y3r, i[j + 3] = y3i;
+        } else {
+          vf c1 = splat(w1r[j]), d1 = splat(w1i[j]);
+          vf c2 = splat(w2r[j]), d2 = splat(w2i[j]);
+          vf c3 = splat(w3r[j]), d3 = splat(w3i[j]);
+          r[j + s] = y1r * c1 - y1i * d1, i[j + s] = y1r * d1 + y1i * c1;
+          r[j + 2 * s] = y2r * c2 - y2i * d2, i[j + 2 * s] = y2r * d2 + y2i * c2;
+          r[j + 3 * s] = y3r * c3 - y3i * d3, i[j + 3 * s] = y3r * d3 + y3i * c3;
+        }
+      }
+    }
+  }
+}
+
+// Writes the block's staged output (one vector per output column, lanes = frames) to the
+// first `valid` frames' rows.
+void store_block(const vf* stage, int width, int valid, float* out) {
+  int j = 0;
+  if (valid == kBlock) {
+    for (; j + 8 <= width; j += 8) {
+      vf r[8];
+      for (int q = 0; q < 8; ++q) r[q] = stage[j + q];
+      transpose8(r);
+      for (int f = 0; f < 8; ++f) storeu(out + static_cast<std::size_t>(f) * width + j, r[f]);
+    }
+  }
+  for (; j < width; ++j)
+    for (int f = 0; f < valid; ++f) out[static_cast<std::size_t>(f) * width + j] = stage[j][f];
+}
+
+// Gathers frame block samples from the virtual clip (the source repeated, then cut at
+// clip_samples, zeros after) when the block cannot be read in place.
+void gather_block(const ClipSource& src, std::size_t start, std::size_t count, int clip_samples,
+                  float* dst) {
+  std::size_t i = 0;
+  const std::size_t clip = static_cast<std::size_t>(clip_samples);
+  while (i < count) {
+    const std::size_t pos = start + i;
+    if (pos >= clip) {
+      std::memset(dst + i, 0, (count - i) * sizeof(float));
+      break;
+    }
+    const std::size_t at = pos % src.size;
+    const std::size_t take = std::min({count - i, src.size - at, clip - pos});
+    std::memcpy(dst + i, src.data + at, take * sizeof(float));
+    i += take;
+  }
+}
+
+}  // namespace
+
+void blocks(const Plan& plan, const ClipSource& src, int block_begin, int block_end, float* out) {
+  const SpectrogramConfig& cfg = plan.cfg;
+  const int hop = cfg.hop_length, half = plan.half, frames = cfg.n_frames();
+  const std::size_t extent = static_cast<std::size_t>(kBlock - 1) * hop + plan.win_padded;
+  Scratch& sc = tls_scratch;
+  if (sc.block.size() < extent) sc.block.resize(extent);
+  vf* __restrict zr = sc.zr.get(half);
+  vf* __restrict zi = sc.zi.get(half);
+  vf* __restrict stage = sc.stage.get(plan.width + half + 8);
+  vf* __restrict mel_out = sc.mel.get(plan.n_mels + 8);
+  const float* window = plan.window.data();
+  const int* perm = plan.perm.data();
+  const vf p = splat(cfg.power), half_p = splat(0.5f * cfg.power), one_half = splat(0.5f);
+  // A block can be read in place while it lies inside the source: a short source is
+  // shorter than the clip, and past clip_samples only padding frames read (and are dropped).
+  const std::size_t direct_limit = src.size;
+
+  for (int b = block_begin; b < block_end; ++b) {
+    const int t0 = b * kBlock;
+    const int valid = std::min(kBlock, frames - t0);
+    const std::size_t start = static_cast<std::size_t>(t0) * hop;
+    const float* base;
+    if (start + extent <= direct_limit) {
+      base = src.data + start;
+    } else {
+      gather_block(src, start, extent, cfg.clip_samples, sc.block.data());
+      base = sc.block.data();
+    }
+    // Window and pack x[2k] + i x[2k+1] into z[k], 8 samples of 8 frames at a time.
+    for (int n = 0; n < plan.win_padded; n += 8) {
+      vf r[8];
+      for (int f = 0; f < 8; ++f) r[f] = loadu(base + static_cast<std::size_t>(f) * hop + n);
+      transpose8(r);
+      for (int q = 0; q < 8; q += 2) {
+        const int k = (n + q) >> 1;
+        if (k < half) {
+          zr[k] = r[q] * splat(window[n + q]);
+          zi[k] = r[q + 1] * splat(window[n + q + 1]);
+        }
+      }
+    }
+    for (int k = plan.win_padded >> 1; k < half; ++k) zr[k] = vf{}, zi[k] = vf{};
+
+    fft_lanes(plan, zr, zi);
+
+    // Split the half-size complex FFT into the real FFT's bins 0..half, then the output.
+    auto emit = [&](int k, vf xr, vf xi) {
+      switch (cfg.kind) {
+        case Kind::ComplexPowerlaw:
+          stage[2 * k] = signed_pow(xr, p);
+          stage[2 * k + 1] = signed_pow(xi, p);
+          break;
+        case Kind::MagnitudePowerlaw:
+          stage[k] = pos_pow(xr * xr + xi * xi, half_p);
+          break;
+        case Kind::LogMel:
+          stage[k] = xr * xr + xi * xi;
+          break;
+      }
+    };
+    {
+      vf z0r = zr[perm[0]], z0i = zi[perm[0]];
+      emit(0, z0r + z0i, vf{});
+      emit(half, z0r - z0i, vf{});
+    }
+    for (int k = 1; k <= half / 2; ++k) {
+      const int pa = perm[k], pb = perm[half - k];
+      vf ar = zr[pa], ai = zi[pa], br = zr[pb], bi = zi[pb];
+      vf er = one_half * (ar + br), ei = one_half * (ai - bi);
+      vf orr = one_half * (ai + bi), oi = one_half * (br - ar);
+      vf wr = splat(plan.split_wr[k]), wi = splat(plan.split_wi[k]);
+      vf tr = wr * orr - wi * oi, ti = wr * oi + wi * orr;
+      emit(k, er + tr, ei + ti);
+      if (k != half - k) emit(half - k, er - tr, ti - ei);
+    }
+
+    const vf* result = stage;
+    if (cfg.kind == Kind::LogMel) {
+      vf* mel = mel_out;
+      const vf floor = splat(cfg.log_floor);
+      for (int m = 0; m < plan.n_mels; ++m) {
+        const float* w = plan.mel_w.data() + plan.mel_off[m];
+        const vf* s = stage + plan.mel_lo[m];
+        vf acc{};
+        for (int q = 0; q < plan.mel_len[m]; ++q) acc += splat(w[q]) * s[q];
+        mel[m] = natural_log(acc + floor);
+      }
+      result = mel;
+    }
+    store_block(result, plan.width, valid, out + static_cast<std::size_t>(t0) * plan.width);
+  }
+}
+
+void signed_power(const float* x, std::size_t n, float p, float* out) {
+  const vf pv = splat(p);
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) storeu(out + i, signed_pow(loadu(x + i), pv));
+  if (i < n) {
+    float tmp[8] = {0};
+    std::memcpy(tmp, x + i, (n - i) * sizeof(float));
+    vf r = signed_pow(loadu(tmp), pv);
+    std::memcpy(out + i, &r, (n - i) * sizeof(float));
+  }
+}
+
+void polyphase(const float* padded, const float* taps, int k, int up, int down,
+               std::size_t n_out, float* out) {
+  // Output n reads input samples from (n * down) / up on, with the taps of phase (n*down) % up.
+  std::size_t start = 0;
+  int phase = 0;
+  for (std::size_t n = 0; n < n_out; ++n) {
+    const float* x = padded + start;
+    const float* h = taps + static_cast<std::size_t>(phase) * k;
+    vf a0{}, a1{}, a2{}, a3{};
+    int j = 0;
+    for (; j + 32 <= k; j += 32) {
+      a0 += loadu(x + j) * loadu(h + j);
+      a1 += loadu(x + j + 8) * loadu(h + j + 8);
+      a2 += loadu(x + j + 16) * loadu(h + j + 16);
+      a3 += loadu(x + j + 24) * loadu(h + j + 24);
+    }
+    for (; j < k; j += 8) a0 += loadu(x + j) * loadu(h + j);
+    vf s = (a0 + a1) + (a2 + a3);
+    out[n] = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+    phase += down;
+    start += phase / up;
+    phase %= up;
+  }
+}
+
+extern const KernelTable table;
+const KernelTable table = {
+#define S2F_STR2(x) #x
+#define S2F_STR(x) S2F_STR2(x)
+    S2F_STR(S2F_ISA), &blocks, &signed_power, &polyphase};
+
+}  // namespace S2F_ISA
+}  // namespace s2f

@@ -1,0 +1,135 @@
+"""The DALI implementation of the FeatureSpec (the GPU serving path; runs on CPU for tests).
+
+DALI has no complex STFT (``fn.spectrogram`` gives |X| or |X|^2 only), so it covers the kinds
+``magnitude_powerlaw`` and ``logmel``; ``complex_powerlaw`` needs the C++ kernels (or the
+STFT-as-convolution idea in DESIGN.md). Silence trimming is not implemented here either.
+
+The pipeline mirrors features_reference: optional resampling (``fn.audio_resample``, DALI's
+own windowed-sinc, so resampled inputs agree only approximately), the repeat-then-crop clip
+policy (a doubling ladder of ``cat`` + ``slice`` under DALI conditionals), a periodic Hann
+STFT without centring, then |X|^power or log(mel + floor) with DALI's Slaney mel bank.
+Output per sample: (frames, F, 1) float32, like the other implementations.
+
+``write_model_dali`` serializes the pipeline to ``model.dali`` for Triton's DALI backend,
+with inputs ``AUDIO`` (FP32, [-1]) and, when resampling, ``SAMPLE_RATE`` (FP32, [1]).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from speech2face.engine.feature_spec import FeatureSpec
+
+SUPPORTED_KINDS = ("magnitude_powerlaw", "logmel")
+AUDIO_INPUT = "AUDIO"
+RATE_INPUT = "SAMPLE_RATE"
+FEATURES_OUTPUT = "FEATURES"
+
+
+def check_spec(spec: FeatureSpec) -> None:
+    if spec.kind not in SUPPORTED_KINDS:
+        raise ValueError(
+            f"DALI cannot compute {spec.kind!r} features (no complex STFT); supported: {SUPPORTED_KINDS}"
+        )
+    if spec.trim_silence:
+        raise ValueError("the DALI pipeline does not implement trim_silence")
+
+
+def _hann(n: int) -> list[float]:
+    return [float(0.5 - 0.5 * math.cos(2.0 * math.pi * i / n)) for i in range(n)]
+
+
+def build_pipeline(
+    spec: FeatureSpec,
+    batch_size: int = 32,
+    num_threads: int = 2,
+    device: str = "cpu",
+    device_id: int | None = None,
+    resample: bool = False,
+    seed: int = 0,
+):
+    """A DALI pipeline (not yet built) computing ``spec``'s features of AUDIO (16 kHz unless
+    ``resample``, in which case SAMPLE_RATE gives each clip's rate)."""
+    from nvidia.dali import fn, pipeline_def, types
+    import nvidia.dali.math as dmath
+
+    check_spec(spec)
+    clip = spec.clip_samples
+    min_len = 1
+    steps = max(0, math.ceil(math.log2(clip / min_len)))
+
+    @pipeline_def(
+        batch_size=batch_size, num_threads=num_threads, device_id=device_id,
+        enable_conditionals=True, seed=seed, prefetch_queue_depth=1,
+    )
+    def pipeline():
+        audio = fn.external_source(name=AUDIO_INPUT, dtype=types.FLOAT, ndim=1, device="cpu")
+        if resample:
+            rate = fn.external_source(name=RATE_INPUT, dtype=types.FLOAT, ndim=1, device="cpu")
+            rate = fn.reshape(rate, shape=[])
+            audio = fn.audio_resample(audio, in_rate=rate, out_rate=float(spec.sample_rate),
+                                      dtype=types.FLOAT, quality=100.0)
+        # Repeat-then-crop: double the clip until it is at least `clip` long, then crop.
+        x = fn.slice(audio, 0, clip, axes=[0], out_of_bounds_policy="trim_to_shape")
+        for _ in range(steps):
+            length = x.shape(dtype=types.INT32)[0]
+            if length < clip:
+                x = fn.slice(fn.cat(x, x, axis=0), 0, clip, axes=[0], out_of_bounds_policy="trim_to_shape")
+        if device == "gpu":  # the clip policy's predicates live on the CPU; the rest on the GPU
+            x = x.gpu()
+        power = 1 if spec.kind == "magnitude_powerlaw" else 2
+        stft = fn.spectrogram(
+            x, nfft=spec.n_fft, window_length=spec.win_length, window_step=spec.hop_length,
+            window_fn=_hann(spec.win_length), power=power, center_windows=False, layout="tf",
+        )
+        if spec.kind == "magnitude_powerlaw":
+            feats = dmath.pow(stft, float(spec.power))
+        else:
+            mel = fn.mel_filter_bank(
+                stft, sample_rate=float(spec.sample_rate), nfilter=spec.n_mels,
+                freq_low=float(spec.mel_fmin), freq_high=float(spec.mel_fmax_hz),
+                normalize=True, mel_formula="slaney",
+            )
+            feats = dmath.log(mel + float(spec.log_floor))
+        return fn.expand_dims(feats, axes=[2], new_axis_names="C", name=FEATURES_OUTPUT)
+
+    return pipeline()
+
+
+class DaliFeatures:
+    """Runs a built CPU pipeline over lists of 16 kHz clips (tests, benchmarks, offline use)."""
+
+    def __init__(self, spec: FeatureSpec, batch_size: int = 32, num_threads: int = 2):
+        self.spec = spec
+        self.batch_size = batch_size
+        self.pipe = build_pipeline(spec, batch_size=batch_size, num_threads=num_threads)
+        self.pipe.build()
+
+    def __call__(self, clips: Sequence[np.ndarray]) -> np.ndarray:
+        out = []
+        for start in range(0, len(clips), self.batch_size):
+            chunk = [np.ascontiguousarray(c, dtype=np.float32) for c in clips[start:start + self.batch_size]]
+            self.pipe.feed_input(AUDIO_INPUT, chunk)
+            (result,) = self.pipe.run()
+            out += [np.asarray(result[i]) for i in range(len(chunk))]
+        return np.stack(out)
+
+
+def dali_features(clips: Sequence[np.ndarray], spec: FeatureSpec, num_threads: int = 2) -> np.ndarray:
+    """(batch, *spec.shape) features of 16 kHz clips through a one-off CPU pipeline."""
+    return DaliFeatures(spec, batch_size=max(1, len(clips)), num_threads=num_threads)(clips)
+
+
+def write_model_dali(spec: FeatureSpec, path: str | Path, max_batch_size: int = 32,
+                     device: str = "gpu", resample: bool = True, num_threads: int = 4) -> Path:
+    """Serializes the pipeline for Triton's DALI backend (``<model>/1/model.dali``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pipe = build_pipeline(spec, batch_size=max_batch_size, num_threads=num_threads, device=device,
+                          device_id=0 if device == "gpu" else None, resample=resample)
+    pipe.serialize(filename=str(path))
+    return path
