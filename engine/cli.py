@@ -146,7 +146,11 @@ def cmd_eval(args) -> int:
         raise UsageError(f"{checkpoint_path}: no checkpoint; run `make train-default` or pass --checkpoint")
     if not data.exists():
         raise UsageError(f"{data}: no corpus; run `make train-default` or pass --data")
-    result = evaluate(load_checkpoint(checkpoint_path), SyntheticPairs(data, split="test"), estimate_face_traits)
+    checkpoint = load_checkpoint(checkpoint_path)
+    # The held-out split is the one the checkpoint's recipe never trained on.
+    recipe = checkpoint.provenance.get("recipe", {})
+    fractions = {k: recipe[k] for k in ("val_fraction", "test_fraction") if k in recipe}
+    result = evaluate(checkpoint, SyntheticPairs(data, split="test", **fractions), estimate_face_traits)
     report = markdown_report(result, f"Evaluation of {checkpoint_path}")
     report_path = checkpoint_path.with_name("EVALUATION.md") if args.report is None else Path(args.report)
     report_path.write_text(report)

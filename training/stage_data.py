@@ -72,10 +72,15 @@ class DecoderTargets(Dataset):
 class VoiceToFace(Dataset):
     """Voice-encoder stage: a clip's spectrogram (the serving kernels) -> its speaker's face feature.
 
-    Spectrograms are computed once, in batches, by the same C++ kernels serving uses.
+    Spectrograms are computed once, in batches, by the same C++ kernels serving uses. With
+    `crop_frames`, each item is a random window of that many frames: the encoder averages over
+    time, so it serves full clips after training on shorter windows (3x cheaper at 200 frames).
     """
 
-    def __init__(self, pairs, rows: dict[int, int], face_features: torch.Tensor, spec: FeatureSpec):
+    def __init__(self, pairs, rows: dict[int, int], face_features: torch.Tensor, spec: FeatureSpec,
+                 crop_frames: int | None = None, seed: int = 0):
+        self.crop_frames = crop_frames
+        self.generator = np.random.default_rng(seed)
         clips = []
         self.targets = []
         for index in range(len(pairs)):
@@ -91,5 +96,9 @@ class VoiceToFace(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         row = self.targets[index]
-        return {"spectrogram": self.spectrograms[index].float(), "face_feature": self.face_features[row],
+        spectrogram = self.spectrograms[index]
+        if self.crop_frames and self.crop_frames < len(spectrogram):
+            start = int(self.generator.integers(0, len(spectrogram) - self.crop_frames + 1))
+            spectrogram = spectrogram[start:start + self.crop_frames]
+        return {"spectrogram": spectrogram.float(), "face_feature": self.face_features[row],
                 "row": torch.tensor(row)}
