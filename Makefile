@@ -16,7 +16,7 @@ $(STAMP): requirements-dev.txt pyproject.toml CMakeLists.txt $(wildcard csrc/*)
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m speech2face.engine.demo
+	$(PY) -m speech2face.demo
 
 test: $(STAMP)
 	$(PY) -m pytest -m "not slow and not gpu" -q
