@@ -70,5 +70,6 @@ def decoder_config_for(preset: str, feature_dim: int, n_landmarks: int) -> fd.Fa
 
 
 def voice_config_for(preset: str, spec: FeatureSpec, feature_dim: int) -> ve.VoiceEncoderConfig:
-    return dataclasses.replace(ve.PRESETS[preset], feature_dim=feature_dim, n_frames=spec.n_frames,
-                               n_bins=spec.n_bins, in_channels=spec.shape[-1])
+    frames, bins, channels = spec.shape
+    return dataclasses.replace(ve.PRESETS[preset], feature_dim=feature_dim, n_frames=frames,
+                               n_bins=bins, in_channels=channels)
