@@ -63,6 +63,7 @@ def _export(module: nn.Module, example: torch.Tensor, path: Path, input_name: st
         )
         model = onnx.load(tmp)
         onnx.checker.check_model(model, full_check=True)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; the server may run as another user
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -47,6 +47,7 @@ def save_checkpoint(path: str | Path, checkpoint: Checkpoint) -> Path:
     os.close(fd)
     try:
         torch.save(payload, tmp)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -69,6 +69,7 @@ class SmallFaceEncoderConfig:
     width: int = 32
     feature_dim: int = 256
     n_identities: int = 1000
+    n_attributes: int = 0      # >0: a head regressing known face attributes (the synthetic corpus's)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -91,6 +92,7 @@ class SmallFaceEncoder(nn.Module):
         spatial = config.image_size // 32
         self.embed = nn.Sequential(nn.Flatten(), nn.Linear(cin * spatial * spatial, config.feature_dim))
         self.classifier = nn.Linear(config.feature_dim, config.n_identities)
+        self.attribute_head = nn.Linear(config.feature_dim, config.n_attributes) if config.n_attributes else None
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         feature = torch.relu(self.embed(self.features(images * 2.0 - 1.0)))

@@ -100,7 +100,7 @@ def fit(
                 for key, value in terms.items():
                     writer.add_scalar(f"{name}/{key}", float(value.detach()), step)
             step += 1
-            bar.set_postfix(loss=f"{float(terms['total']):.4f}")
+            bar.set_postfix(loss=f"{float(terms['total'].detach()):.4f}", refresh=False)
         scheduler.step()
         if distributed.is_main():
             means = {k: v / max(1, len(loader)) for k, v in totals.items()}

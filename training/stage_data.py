@@ -38,10 +38,14 @@ def to_image_tensor(faces: np.ndarray, size: int) -> torch.Tensor:
 
 
 class AugmentedFaces(Dataset):
-    """Face-encoder stage: each identity's face under small shifts and colour changes, labelled by identity."""
+    """Face-encoder stage: each identity's face under small shifts and colour changes, labelled by
+    identity (and by its known attributes, when given). Swapping and scaling colour channels keeps
+    the encoder from identifying faces by background or clothes colour alone."""
 
-    def __init__(self, images: torch.Tensor, max_shift: int = 4, seed: int = 0):
+    def __init__(self, images: torch.Tensor, attributes: torch.Tensor | None = None, max_shift: int = 4,
+                 seed: int = 0):
         self.images = images
+        self.attributes = attributes
         self.max_shift = max_shift
         self.generator = np.random.default_rng(seed)
 
@@ -52,8 +56,12 @@ class AugmentedFaces(Dataset):
         image = self.images[index]
         dx, dy = self.generator.integers(-self.max_shift, self.max_shift + 1, size=2)
         image = torch.roll(image, shifts=(int(dy), int(dx)), dims=(1, 2))
-        gain = 1.0 + 0.1 * float(self.generator.standard_normal())
-        return {"image": (image * gain).clamp(0, 1), "label": torch.tensor(index)}
+        image = image[torch.from_numpy(self.generator.permutation(3))]
+        gain = torch.from_numpy(self.generator.uniform(0.8, 1.2, size=(3, 1, 1))).float()
+        item = {"image": (image * gain).clamp(0, 1), "label": torch.tensor(index)}
+        if self.attributes is not None:
+            item["attributes"] = self.attributes[index]
+        return item
 
 
 class DecoderTargets(Dataset):

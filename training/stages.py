@@ -18,16 +18,27 @@ from speech2face.training.stage_data import AugmentedFaces, DecoderTargets, Voic
 
 
 def train_face_encoder(images: torch.Tensor, feature_dim: int, fit_config: FitConfig, out_dir: Path,
-                       device: torch.device) -> SmallFaceEncoder:
-    """Instance discrimination: every identity's face is its own class, under augmentation."""
-    config = SmallFaceEncoderConfig(image_size=images.shape[-1], feature_dim=feature_dim, n_identities=len(images))
+                       device: torch.device, attributes: torch.Tensor | None = None,
+                       attribute_weight: float = 1.0) -> SmallFaceEncoder:
+    """Instance discrimination (every identity's face is its own class, under augmentation), plus,
+    where the data knows them, regression of standardised face attributes from the feature."""
+    n_attributes = 0 if attributes is None else attributes.shape[1]
+    config = SmallFaceEncoderConfig(image_size=images.shape[-1], feature_dim=feature_dim,
+                                    n_identities=len(images), n_attributes=n_attributes)
     model = SmallFaceEncoder(config)
 
     def loss(model, batch):
-        _, logits = model(batch["image"])
-        return {"total": F.cross_entropy(logits, batch["label"])}
+        feature, logits = model(batch["image"])
+        terms = {"identity_ce": F.cross_entropy(logits, batch["label"])}
+        total = terms["identity_ce"]
+        if "attributes" in batch:
+            head = model.module.attribute_head if hasattr(model, "module") else model.attribute_head
+            terms["attribute_mse"] = (head(feature) - batch["attributes"]).pow(2).mean()
+            total = total + attribute_weight * terms["attribute_mse"]
+        return {"total": total, **terms}
 
-    return freeze(fit("face_encoder", model, AugmentedFaces(images), loss, fit_config, out_dir, device))
+    dataset = AugmentedFaces(images, attributes, seed=fit_config.seed)
+    return freeze(fit("face_encoder", model, dataset, loss, fit_config, out_dir, device))
 
 
 @torch.no_grad()

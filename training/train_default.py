@@ -34,7 +34,7 @@ class DefaultRecipe:
     feature_dim: int = 128
     voice_preset: str = "builtin"
     decoder_preset: str = "builtin"
-    face_epochs: int = 30
+    face_epochs: int = 60
     decoder_epochs: int = 40
     voice_epochs: int = 10
     voice_crop_frames: int = 200    # 2 s training windows; served on the full 6 s clip
@@ -52,18 +52,27 @@ def _corpus(data_dir: Path, recipe: DefaultRecipe, workers: int):
     return SyntheticPairs(data_dir, split="train", **fractions), SyntheticPairs(data_dir, split="test", **fractions)
 
 
+def _face_attributes(pairs, ids: list[int]) -> torch.Tensor:
+    """The synthetic corpus's numeric face parameters per identity, standardised: the built-in
+    face encoder learns to encode them (a real VGG-Face learns faces from labelled identities)."""
+    rows = [pairs.record(i)["face"] for i in ids]
+    keys = sorted(k for k, v in rows[0].items() if isinstance(v, (int, float)) and not isinstance(v, bool))
+    values = torch.tensor([[float(r[k]) for k in keys] for r in rows])
+    return (values - values.mean(0)) / values.std(0).clamp_min(1e-6)
+
+
 def train(data_dir: Path, out_dir: Path, work_dir: Path, recipe: DefaultRecipe, workers: int = 2) -> Path:
     device = distributed.setup()
     started = time.time()
     spec = FeatureSpec()
     train_pairs, test_pairs = _corpus(data_dir, recipe, workers)
 
-    faces, landmarks, _ids, rows = faces_by_identity(train_pairs)
+    faces, landmarks, ids, rows = faces_by_identity(train_pairs)
     decoder_config = stages.decoder_config_for(recipe.decoder_preset, recipe.feature_dim, landmarks.shape[1])
     face_images = to_image_tensor(faces, faces.shape[1])
     face_encoder = stages.train_face_encoder(face_images, recipe.feature_dim,
                                              FitConfig(epochs=recipe.face_epochs, batch_size=64, seed=recipe.seed),
-                                             work_dir, device).cpu()
+                                             work_dir, device, attributes=_face_attributes(train_pairs, ids)).cpu()
     face_features = stages.encode_faces(face_encoder, face_images)
 
     decoder = stages.train_face_decoder(face_features, to_image_tensor(faces, decoder_config.image_size),

@@ -95,10 +95,12 @@ def _far_colour(rng: np.random.Generator, avoid: list[np.ndarray], distance: flo
     return np.where(np.mean(avoid) > 128, 30.0, 230.0) * np.ones(3)
 
 
-def draw_face_params(gender: int, age: int, variant_position: float, rng: np.random.Generator) -> FaceParams:
+def draw_face_params(gender: int, age: int, variant_position: float, rng: np.random.Generator,
+                     pitch_z: float = 0.0, rate_z: float = 0.0) -> FaceParams:
     """Face parameters for an identity: `gender` (0 male, 1 female) and `age` (0..2) set the typed
     traits; `variant_position` in [-1, 1] (where the voice variant sits in its gender's list) nudges
-    the nose width; everything else is drawn independently from `rng`."""
+    the nose width; `pitch_z` and `rate_z` (the voice's pitch and rate, standardised within its age
+    bucket) shorten the face and narrow the jaw; everything else is drawn independently from `rng`."""
     male = gender == 0
     n = rng.normal
     grey_range = ((0.0, 0.06), (0.45, 0.6), (0.85, 1.0))[age]
@@ -112,8 +114,8 @@ def draw_face_params(gender: int, age: int, variant_position: float, rng: np.ran
     clothes = rng.uniform(20, 235, size=3)
     background = _far_colour(rng, [hair, skin, clothes], 70.0)
     return FaceParams(
-        jaw_ratio=float(n(0.84, 0.03) if male else n(0.70, 0.03)),
-        face_length=float(n(1.06, 0.025) if male else n(0.96, 0.025)),
+        jaw_ratio=float((n(0.84, 0.02) if male else n(0.70, 0.02)) - 0.025 * np.clip(rate_z, -2.5, 2.5)),
+        face_length=float((n(1.06, 0.015) if male else n(0.96, 0.015)) - 0.025 * np.clip(pitch_z, -2.5, 2.5)),
         chin_width=float(n(0.10, 0.012) if male else n(0.06, 0.01)),
         brow_thickness=float(n(0.024, 0.003) if male else n(0.013, 0.002)),
         hair_length=float(rng.uniform(0.0, 0.05) if male else rng.uniform(0.38, 0.52)),
