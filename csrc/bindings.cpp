@@ -1,15 +1,18 @@
 // The one Python face of csrc/: speech2face.engine._kernels.
 // Arrays come in as float32 C-contiguous views (no copy when they already are) and go out as
-// fresh NumPy arrays the kernels write into directly; the GIL is released around all work.
+// NumPy arrays the kernels write into directly (a caller's `out` buffer, or a fresh array
+// whose large memory is recycled, see OutputPool); the GIL is released around all work.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
 #include <algorithm>
 #include <cmath>
-#include <optional>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -41,11 +44,78 @@ std::size_t first_non_finite(const float* data, std::size_t n) {
   return n;
 }
 
+// Large output arrays (a B=32 batch is 39 MB) would otherwise come from a fresh mmap on every
+// call, and the first touch of every page (a fault plus the kernel zeroing it) costs more than
+// computing the features. Freed arrays return their memory here and the next call of the same
+// size reuses it, already faulted in. At most kKeep buffers are kept; small arrays bypass it.
+class OutputPool {
+ public:
+  static constexpr std::size_t kMinBytes = std::size_t(1) << 20;
+  static constexpr std::size_t kKeep = 2;
+
+  static py::array_t<float> make(const std::vector<py::ssize_t>& shape) {
+    std::size_t count = 1;
+    for (auto d : shape) count *= static_cast<std::size_t>(d);
+    const std::size_t bytes = count * sizeof(float);
+    if (bytes < kMinBytes) return py::array_t<float>(shape);  // numpy.empty: no zero fill
+    void* mem = instance().take(bytes);
+    py::capsule owner(mem, [](void* p) { instance().give(p); });
+    return py::array_t<float>(shape, static_cast<float*>(mem), owner);
+  }
+
+ private:
+  struct Block {
+    void* ptr;
+    std::size_t bytes;
+  };
+  static OutputPool& instance() {
+    static OutputPool* pool = new OutputPool;  // leaked: arrays may outlive module teardown
+    return *pool;
+  }
+  void* take(std::size_t bytes) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (std::size_t i = 0; i < free_.size(); ++i)
+        if (free_[i].bytes == bytes) {
+          void* p = free_[i].ptr;
+          free_.erase(free_.begin() + static_cast<std::ptrdiff_t>(i));
+          sizes_.push_back({p, bytes});
+          return p;
+        }
+    }
+    const std::size_t rounded = (bytes + 4095) / 4096 * 4096;
+    void* p = std::aligned_alloc(4096, rounded);
+    if (p == nullptr) throw std::bad_alloc();
+    std::lock_guard<std::mutex> lock(mu_);
+    sizes_.push_back({p, bytes});
+    return p;
+  }
+  void give(void* p) {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::size_t bytes = 0;
+    for (std::size_t i = 0; i < sizes_.size(); ++i)
+      if (sizes_[i].ptr == p) {
+        bytes = sizes_[i].bytes;
+        sizes_.erase(sizes_.begin() + static_cast<std::ptrdiff_t>(i));
+        break;
+      }
+    free_.push_back({p, bytes});
+    while (free_.size() > kKeep) {  // drop the oldest
+      std::free(free_.front().ptr);
+      free_.erase(free_.begin());
+    }
+  }
+  std::mutex mu_;
+  std::vector<Block> free_;   // ready for reuse, oldest first
+  std::vector<Block> sizes_;  // handed out (to know a returned buffer's size)
+};
+
 py::array_t<float> features_batch(const std::vector<FloatArray>& clips, int kind,
                                   int clip_samples, int win_length, int hop_length, int n_fft,
                                   float power, std::optional<FloatArray> mel_fb, float log_floor,
                                   bool trim, float trim_top_db, int num_threads,
-                                  const std::string& isa) {
+                                  const std::string& isa, std::optional<py::array> out_arg,
+                                  std::optional<bool> stream) {
   s2f::SpectrogramConfig cfg;
   cfg.clip_samples = clip_samples;
   cfg.win_length = win_length;
@@ -93,14 +163,36 @@ py::array_t<float> features_batch(const std::vector<FloatArray>& clips, int kind
     }
   }
   const int channels = cfg.kind == s2f::Kind::ComplexPowerlaw ? 2 : 1;
-  py::array_t<float> out({static_cast<py::ssize_t>(clips.size()),
-                          static_cast<py::ssize_t>(cfg.n_frames()),
-                          static_cast<py::ssize_t>(plan->width / channels),
-                          static_cast<py::ssize_t>(channels)});
+  const std::vector<py::ssize_t> shape{static_cast<py::ssize_t>(clips.size()),
+                                       static_cast<py::ssize_t>(cfg.n_frames()),
+                                       static_cast<py::ssize_t>(plan->width / channels),
+                                       static_cast<py::ssize_t>(channels)};
+  py::array_t<float> out;
+  if (out_arg) {
+    // The caller's buffer, written in place: exactly float32, C-contiguous, writeable, the
+    // output's shape. It must not overlap the input clips.
+    const py::array& o = *out_arg;
+    auto shape_str = [](const py::ssize_t* d, py::ssize_t n) {
+      std::string t = "(";
+      for (py::ssize_t i = 0; i < n; ++i) t += (i ? ", " : "") + std::to_string(d[i]);
+      return t + (n == 1 ? ",)" : ")");
+    };
+    if (!o.dtype().is(py::dtype::of<float>()))
+      throw std::invalid_argument("out must be a float32 array");
+    if (!(o.flags() & py::array::c_style)) throw std::invalid_argument("out must be C-contiguous");
+    if (!o.writeable()) throw std::invalid_argument("out must be writeable");
+    if (o.ndim() != 4 || !std::equal(shape.begin(), shape.end(), o.shape()))
+      throw std::invalid_argument("out has shape " + shape_str(o.shape(), o.ndim()) +
+                                  ", expected " + shape_str(shape.data(), 4));
+    out = py::reinterpret_borrow<py::array_t<float>>(o);
+  } else {
+    out = OutputPool::make(shape);
+  }
   float* out_ptr = out.mutable_data();
+  const int stream_mode = stream ? (*stream ? 1 : 0) : -1;
   {
     py::gil_scoped_release release;
-    s2f::compute_batch(*plan, sources, std::max(1, num_threads), table, out_ptr);
+    s2f::compute_batch(*plan, sources, std::max(1, num_threads), table, out_ptr, stream_mode);
   }
   return out;
 }
@@ -129,9 +221,22 @@ py::dict resampler_info(int rate_in, int rate_out) {
   d["down"] = rs->down;
   d["taps_per_phase"] = rs->taps_per_phase;
   d["passband"] = s2f::ResamplerDesign::kPassband;
+  d["stopband"] = s2f::ResamplerDesign::kStopband;
+  d["lead"] = rs->lead;
   d["design_stopband_db"] = s2f::ResamplerDesign::kStopbandDb;
   d["prototype"] = py::array_t<double>(static_cast<py::ssize_t>(rs->prototype.size()),
                                        rs->prototype.data());
+  d["rate_mid"] = rs->rate_mid;
+  py::list halfbands;
+  for (const auto& hb : rs->halfbands) {
+    py::dict h;
+    h["rate_in"] = hb.rate_in;
+    h["hw"] = hb.hw;
+    h["prototype"] = py::array_t<double>(static_cast<py::ssize_t>(hb.prototype.size()),
+                                         hb.prototype.data());
+    halfbands.append(h);
+  }
+  d["halfbands"] = halfbands;
   return d;
 }
 
@@ -163,14 +268,20 @@ PYBIND11_MODULE(_kernels, m) {
         py::arg("clip_samples") = 96000, py::arg("win_length") = 400, py::arg("hop_length") = 160,
         py::arg("n_fft") = 512, py::arg("power") = 0.3f, py::arg("mel_fb") = py::none(),
         py::arg("log_floor") = 1e-6f, py::arg("trim") = false, py::arg("trim_top_db") = 50.0f,
-        py::arg("num_threads") = 1, py::arg("isa") = "auto",
+        py::arg("num_threads") = 1, py::arg("isa") = "auto", py::arg("out") = py::none(),
+        py::arg("stream") = py::none(),
         "Features of each 16 kHz mono clip (kind 0 complex power law, 1 magnitude power law, "
         "2 log-mel) after optional silence trimming and the repeat-then-crop clip policy, in "
-        "one call spread over num_threads threads. Returns float32 (batch, frames, F, C).");
+        "one call spread over num_threads threads. Returns float32 (batch, frames, F, C): "
+        "`out` itself when given (float32, C-contiguous, that shape; written in place), else a "
+        "fresh array. stream: non-temporal output stores (None: for outputs >= 16 MB).");
   m.def("resample", &resample, py::arg("audio"), py::arg("rate_in"), py::arg("rate_out"),
         py::arg("isa") = "auto",
-        "Polyphase Kaiser-windowed-sinc resampling; output length ceil(n * out / in).");
-  m.def("resampler_info", &resampler_info, py::arg("rate_in"), py::arg("rate_out"));
+        "Kaiser-windowed-sinc resampling (halfband decimators, then a polyphase filter); output "
+        "length ceil(n * out / in).");
+  m.def("resampler_info", &resampler_info, py::arg("rate_in"), py::arg("rate_out"),
+        "The resampler's design: halfband stages (rate_in, hw, prototype) and the polyphase "
+        "filter (up, down at rate_mid, taps_per_phase, prototype at rate_mid * up, gain up).");
   m.def("signed_power", &signed_power, py::arg("x"), py::arg("p"), py::arg("isa") = "auto",
         "sign(x)|x|^p with the kernels' polynomial log2/exp2 (for tests).");
   m.def("trim_region", &trim_region, py::arg("audio"), py::arg("win_length"),

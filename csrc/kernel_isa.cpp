@@ -146,6 +146,83 @@ inline vf pos_pow(vf v, vf p) {
 
 inline vf natural_log(vf v) { return log2_abs(v) * splat(0.69314718f); }
 
+// The power law over a whole buffer (in place allowed): out[i] = sign(x)|x|^p (or |x|^p of
+// x >= 0 when !sign). The feature kernel stages a block's raw output columns and then runs
+// this once over them. With AVX-512 it works on 16 floats per instruction (the same
+// polynomials as the 8-wide functions above, so the results are identical); elsewhere 8.
+#if S2F_LEVEL == 3
+inline __m512 log2_abs16(__m512 ax) {
+  const __m512 one = _mm512_set1_ps(1.0f);
+  const __m512 e = _mm512_getexp_ps(ax);
+  const __m512 m = _mm512_getmant_ps(ax, _MM_MANT_NORM_p75_1p5, _MM_MANT_SIGN_zero);
+  const __m512 u = _mm512_sub_ps(m, one);
+  const __m512 e1 = _mm512_mask_add_ps(e, _mm512_cmp_ps_mask(m, one, _CMP_LT_OQ), e, one);
+  __m512 p = _mm512_set1_ps(0.11998387f);
+  p = _mm512_fmadd_ps(p, u, _mm512_set1_ps(-0.24276374f));
+  p = _mm512_fmadd_ps(p, u, _mm512_set1_ps(0.29829070f));
+  p = _mm512_fmadd_ps(p, u, _mm512_set1_ps(-0.36154732f));
+  p = _mm512_fmadd_ps(p, u, _mm512_set1_ps(0.48062411f));
+  p = _mm512_fmadd_ps(p, u, _mm512_set1_ps(-0.72132826f));
+  p = _mm512_fmadd_ps(p, u, _mm512_set1_ps(1.44269633f));
+  return _mm512_fmadd_ps(u, p, e1);
+}
+inline __m512 exp2v16(__m512 y) {
+  const __m512 n = _mm512_roundscale_ps(y, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m512 f = _mm512_sub_ps(y, n);
+  __m512 q = _mm512_set1_ps(0.00134004f);
+  q = _mm512_fmadd_ps(q, f, _mm512_set1_ps(0.00967604f));
+  q = _mm512_fmadd_ps(q, f, _mm512_set1_ps(0.05550327f));
+  q = _mm512_fmadd_ps(q, f, _mm512_set1_ps(0.24022107f));
+  q = _mm512_fmadd_ps(q, f, _mm512_set1_ps(0.69314718f));
+  q = _mm512_fmadd_ps(q, f, _mm512_set1_ps(1.00000012f));
+  return _mm512_scalef_ps(q, n);
+}
+inline __m512 power16(__m512 x, __m512 p, bool sign) {
+  const __m512i bits = _mm512_castps_si512(x);
+  const __m512 ax = _mm512_castsi512_ps(_mm512_and_si512(bits, _mm512_set1_epi32(0x7fffffff)));
+  const __mmask16 ok = _mm512_cmp_ps_mask(ax, _mm512_set1_ps(1.17549435e-38f), _CMP_GE_OQ);
+  const __m512 r = _mm512_maskz_mov_ps(ok, exp2v16(_mm512_mul_ps(p, log2_abs16(ax))));
+  if (!sign) return r;
+  return _mm512_castsi512_ps(_mm512_or_si512(
+      _mm512_castps_si512(r), _mm512_and_si512(bits, _mm512_set1_epi32(static_cast<int>(0x80000000u)))));
+}
+void power_pass(const float* x, std::size_t n, float p, bool sign, float* out) {
+  const __m512 pv = _mm512_set1_ps(p);
+  std::size_t i = 0;
+  for (; i + 32 <= n; i += 32) {  // two independent chains per iteration
+    const __m512 a = power16(_mm512_loadu_ps(x + i), pv, sign);
+    const __m512 b = power16(_mm512_loadu_ps(x + i + 16), pv, sign);
+    _mm512_storeu_ps(out + i, a);
+    _mm512_storeu_ps(out + i + 16, b);
+  }
+  if (i < n) {
+    for (; i < n; i += 16) {
+      const __mmask16 m = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1);
+      _mm512_mask_storeu_ps(out + i, m, power16(_mm512_maskz_loadu_ps(m, x + i), pv, sign));
+    }
+  }
+}
+#else
+template <bool kSign>
+inline vf power8(vf x, vf p) { return kSign ? signed_pow(x, p) : pos_pow(x, p); }
+template <bool kSign>
+void power_loop(const float* x, std::size_t n, vf pv, float* out) {
+  for (std::size_t i = 0; i + 8 <= n; i += 8) storeu(out + i, power8<kSign>(loadu(x + i), pv));
+}
+void power_pass(const float* x, std::size_t n, float p, bool sign, float* out) {
+  const vf pv = splat(p);
+  std::size_t i = n / 8 * 8;
+  if (sign) power_loop<true>(x, n, pv, out);
+  else power_loop<false>(x, n, pv, out);
+  if (i < n) {
+    float tmp[8] = {0};
+    std::memcpy(tmp, x + i, (n - i) * sizeof(float));
+    vf r = sign ? signed_pow(loadu(tmp), pv) : pos_pow(loadu(tmp), pv);
+    std::memcpy(out + i, &r, (n - i) * sizeof(float));
+  }
+}
+#endif
+
 // ---- transposes ------------------------------------------------------------------------
 // rows[f] = 8 floats of frame f  ->  cols[j] = element j of every frame.
 inline void transpose8(vf r[8]) {
@@ -193,7 +270,7 @@ struct Buffer {
   }
 };
 struct Scratch {
-  Buffer zr, zi, stage, mel;
+  Buffer zr, zi, stage, mel, staged;  // staged: one block's output rows before streaming
   std::vector<float> block;  // samples of one block when it cannot be read in place
 };
 thread_local Scratch tls_scratch;
@@ -266,6 +343,34 @@ void store_block(const vf* stage, int width, int valid, float* out) {
     for (int f = 0; f < valid; ++f) out[static_cast<std::size_t>(f) * width + j] = stage[j][f];
 }
 
+// Copies n floats to dst with non-temporal (streaming) stores for the 64-byte aligned part of
+// dst; plain stores for the unaligned head and tail. The caller issues the store fence.
+void stream_copy(float* dst, const float* src, std::size_t n) {
+#if defined(__x86_64__) || defined(__i386__)
+  std::size_t i = 0;
+  while (i < n && (reinterpret_cast<std::uintptr_t>(dst + i) & 63) != 0) dst[i] = src[i], ++i;
+  for (; i + 16 <= n; i += 16) {
+#if S2F_LEVEL == 3
+    _mm512_stream_ps(dst + i, _mm512_loadu_ps(src + i));
+#elif S2F_LEVEL == 2
+    _mm256_stream_ps(dst + i, _mm256_loadu_ps(src + i));
+    _mm256_stream_ps(dst + i + 8, _mm256_loadu_ps(src + i + 8));
+#else
+    for (int q = 0; q < 16; q += 4) _mm_stream_ps(dst + i + q, _mm_loadu_ps(src + i + q));
+#endif
+  }
+  for (; i < n; ++i) dst[i] = src[i];
+#else
+  std::memcpy(dst, src, n * sizeof(float));
+#endif
+}
+
+inline void store_fence() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_sfence();
+#endif
+}
+
 // Gathers frame block samples from the virtual clip (the source repeated, then cut at
 // clip_samples, zeros after) when the block cannot be read in place.
 void gather_block(const ClipSource& src, std::size_t start, std::size_t count, int clip_samples,
@@ -287,7 +392,8 @@ void gather_block(const ClipSource& src, std::size_t start, std::size_t count, i
 
 }  // namespace
 
-void blocks(const Plan& plan, const ClipSource& src, int block_begin, int block_end, float* out) {
+void blocks(const Plan& plan, const ClipSource& src, int block_begin, int block_end, float* out,
+            bool stream) {
   const SpectrogramConfig& cfg = plan.cfg;
   const int hop = cfg.hop_length, half = plan.half, frames = cfg.n_frames();
   const std::size_t extent = static_cast<std::size_t>(kBlock - 1) * hop + plan.win_padded;
@@ -297,9 +403,11 @@ void blocks(const Plan& plan, const ClipSource& src, int block_begin, int block_
   vf* __restrict zi = sc.zi.get(half);
   vf* __restrict stage = sc.stage.get(plan.width + half + 8);
   vf* __restrict mel_out = sc.mel.get(plan.n_mels + 8);
+  // A full block's rows are contiguous in out: stage them (L1-resident) and stream them out.
+  float* staged = stream ? reinterpret_cast<float*>(sc.staged.get(plan.width)) : nullptr;
   const float* window = plan.window.data();
   const int* perm = plan.perm.data();
-  const vf p = splat(cfg.power), half_p = splat(0.5f * cfg.power), one_half = splat(0.5f);
+  const vf one_half = splat(0.5f);
   // A block can be read in place while it lies inside the source: a short source is
   // shorter than the clip, and past clip_samples only padding frames read (and are dropped).
   const std::size_t direct_limit = src.size;
@@ -335,12 +443,12 @@ void blocks(const Plan& plan, const ClipSource& src, int block_begin, int block_
     // Split the half-size complex FFT into the real FFT's bins 0..half, then the output.
     auto emit = [&](int k, vf xr, vf xi) {
       switch (cfg.kind) {
-        case Kind::ComplexPowerlaw:
-          stage[2 * k] = signed_pow(xr, p);
-          stage[2 * k + 1] = signed_pow(xi, p);
+        case Kind::ComplexPowerlaw:  // the power law runs below, over the whole block
+          stage[2 * k] = xr;
+          stage[2 * k + 1] = xi;
           break;
         case Kind::MagnitudePowerlaw:
-          stage[k] = pos_pow(xr * xr + xi * xi, half_p);
+          stage[k] = xr * xr + xi * xi;
           break;
         case Kind::LogMel:
           stage[k] = xr * xr + xi * xi;
@@ -364,7 +472,13 @@ void blocks(const Plan& plan, const ClipSource& src, int block_begin, int block_
     }
 
     const vf* result = stage;
-    if (cfg.kind == Kind::LogMel) {
+    if (cfg.kind == Kind::ComplexPowerlaw) {
+      float* st = reinterpret_cast<float*>(stage);
+      power_pass(st, static_cast<std::size_t>(plan.width) * kBlock, cfg.power, true, st);
+    } else if (cfg.kind == Kind::MagnitudePowerlaw) {
+      float* st = reinterpret_cast<float*>(stage);
+      power_pass(st, static_cast<std::size_t>(plan.width) * kBlock, 0.5f * cfg.power, false, st);
+    } else if (cfg.kind == Kind::LogMel) {
       vf* mel = mel_out;
       const vf floor = splat(cfg.log_floor);
       for (int m = 0; m < plan.n_mels; ++m) {
@@ -376,52 +490,174 @@ void blocks(const Plan& plan, const ClipSource& src, int block_begin, int block_
       }
       result = mel;
     }
-    store_block(result, plan.width, valid, out + static_cast<std::size_t>(t0) * plan.width);
+    float* dst = out + static_cast<std::size_t>(t0) * plan.width;
+    if (stream && valid == kBlock) {
+      store_block(result, plan.width, valid, staged);
+      stream_copy(dst, staged, static_cast<std::size_t>(kBlock) * plan.width);
+    } else {
+      store_block(result, plan.width, valid, dst);
+    }
   }
+  if (stream) store_fence();
 }
 
 void signed_power(const float* x, std::size_t n, float p, float* out) {
-  const vf pv = splat(p);
-  std::size_t i = 0;
-  for (; i + 8 <= n; i += 8) storeu(out + i, signed_pow(loadu(x + i), pv));
-  if (i < n) {
-    float tmp[8] = {0};
-    std::memcpy(tmp, x + i, (n - i) * sizeof(float));
-    vf r = signed_pow(loadu(tmp), pv);
-    std::memcpy(out + i, &r, (n - i) * sizeof(float));
+  power_pass(x, n, p, true, out);
+}
+
+// ---- resampling: halfband decimators, then a polyphase FIR, on independent lanes ------------
+// The output is cut into kLanes contiguous segments, one per SIMD lane, so that the lanes of one
+// vector are kLanes independent outputs with the same filter phase: every tap is one broadcast
+// and one aligned vector load shared by R output vectors (no horizontal sums, no gathers). The
+// input is transposed once into rows (row i = sample i of every lane's stretch, with the
+// context each lane needs), every stage runs row to row, and the result is transposed back.
+// Outputs n and n + up have the same phase and inputs `down` apart, so R such outputs share each
+// tap (register blocking over periods of the phase pattern); with up > 1 the windows of the R
+// outputs lie `down` rows apart, so R stays small (L1) and C partial sums hide the FMA latency.
+#if S2F_LEVEL == 3
+typedef float vr __attribute__((vector_size(64)));
+constexpr int kLanes = 16;
+#else
+typedef float vr __attribute__((vector_size(32)));
+constexpr int kLanes = 8;
+#endif
+
+// o[r] = sum_j h[j] * x[r * step + j * stride], j < k (k a multiple of C).
+template <int R, int C>
+inline void fir_rows(const vr* __restrict x, std::size_t step, std::size_t stride,
+                     const float* __restrict h, int k, vr* __restrict o) {
+  vr acc[R][C];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int c = 0; c < C; ++c) acc[r][c] = vr{};
+  for (int j = 0; j < k; j += C) {
+#pragma GCC unroll 4
+    for (int c = 0; c < C; ++c) {
+      const vr hv = h[j + c] - vr{};  // broadcast
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) acc[r][c] += hv * x[r * step + (j + c) * stride];
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    vr sum = acc[r][0];
+#pragma GCC unroll 4
+    for (int c = 1; c < C; ++c) sum += acc[r][c];
+    o[r] = sum;
   }
 }
 
-void polyphase(const float* padded, const float* taps, int k, int up, int down,
-               std::size_t n_out, float* out) {
-  // Output n reads input samples from (n * down) / up on, with the taps of phase (n*down) % up.
-  std::size_t start = 0;
-  int phase = 0;
-  for (std::size_t n = 0; n < n_out; ++n) {
-    const float* x = padded + start;
-    const float* h = taps + static_cast<std::size_t>(phase) * k;
-    vf a0{}, a1{}, a2{}, a3{};
-    int j = 0;
-    for (; j + 32 <= k; j += 32) {
-      a0 += loadu(x + j) * loadu(h + j);
-      a1 += loadu(x + j + 8) * loadu(h + j + 8);
-      a2 += loadu(x + j + 16) * loadu(h + j + 16);
-      a3 += loadu(x + j + 24) * loadu(h + j + 24);
-    }
-    for (; j < k; j += 8) a0 += loadu(x + j) * loadu(h + j);
-    vf s = (a0 + a1) + (a2 + a3);
-    out[n] = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
-    phase += down;
-    start += phase / up;
-    phase %= up;
+struct LaneScratch {
+  Buffer a, b;
+};
+thread_local LaneScratch tls_lanes;
+
+constexpr int kRowsHalfband = 8;  // output rows per register block in the halfband stages
+
+// Halfband stage: out row i = center * x[2i + hw] + sum_q even[q] * x[2i + 2q], q < n_even.
+void halfband_rows(const vr* x, std::size_t rows_out, const HalfbandTaps& hb, vr* out) {
+  for (std::size_t i = 0; i < rows_out; i += kRowsHalfband) {
+    vr o[kRowsHalfband];
+    fir_rows<kRowsHalfband, 1>(x + 2 * i, 2, 2, hb.even, hb.n_even, o);
+    const vr c = hb.center - vr{};
+#pragma GCC unroll 8
+    for (int r = 0; r < kRowsHalfband; ++r) out[i + r] = o[r] + c * x[2 * (i + r) + hb.hw];
   }
+}
+
+template <int R, int C>
+void polyphase_rows(const vr* x, std::size_t blocks, const float* taps, int k, std::size_t P,
+                    std::size_t D, vr* out) {
+  // output row b*R*P + q + r*P: phase (q*D) % P, window from input row b*R*D + q*D/P + r*D
+  for (std::size_t b = 0; b < blocks; ++b)
+    for (std::size_t q = 0; q < P; ++q) {
+      vr o[R];
+      fir_rows<R, C>(x + b * R * D + (q * D) / P, D, 1, taps + ((q * D) % P) * k, k, o);
+      for (int r = 0; r < R; ++r) out[b * R * P + q + r * P] = o[r];
+    }
+}
+
+void resample_lanes(const float* in, std::size_t n_in, const HalfbandTaps* hb, int n_hb,
+                    const float* taps, int k, int up, int down, int lead, std::size_t n_out,
+                    float* out) {
+  constexpr int W = kLanes;
+  static_assert(W % 8 == 0, "lanes come in groups of 8 for the 8x8 transposes");
+  const std::size_t P = static_cast<std::size_t>(up), D = static_cast<std::size_t>(down);
+  const std::size_t S = ((n_out + W - 1) / W + P - 1) / P * P;  // outputs per lane
+  const std::size_t periods = S / P;
+  // Windows a few rows apart (small down) share L1 lines: block 8 outputs; far apart, 2 (or 1).
+  const int R = D <= 8 ? 8 : periods >= 2 ? 2 : 1;
+  const std::size_t blocks = (periods + R - 1) / R;
+  // Rows (per lane) of each stage's input; lane l's row i of stage s sits at position
+  // l * stride[s] - offset[s] + i of that stage's input signal.
+  constexpr int kMaxStages = 8;
+  std::size_t rows[kMaxStages + 1];
+  long long stride[kMaxStages + 1], offset[kMaxStages + 1];
+  rows[n_hb] = (blocks * R * D + static_cast<std::size_t>(k) + 7) / 8 * 8;
+  stride[n_hb] = static_cast<long long>(periods * D);
+  offset[n_hb] = lead;
+  for (int s = n_hb - 1; s >= 0; --s) {
+    rows[s + 1] = (rows[s + 1] + kRowsHalfband - 1) / kRowsHalfband * kRowsHalfband;
+    rows[s] = (2 * rows[s + 1] + 2 * static_cast<std::size_t>(hb[s].n_even) + 8) / 8 * 8;
+    stride[s] = 2 * stride[s + 1];
+    offset[s] = 2 * offset[s + 1] + hb[s].hw;
+  }
+  std::size_t most = blocks * R * P;
+  for (int s = 0; s <= n_hb; ++s) most = std::max(most, rows[s]);
+  vr* cur = reinterpret_cast<vr*>(tls_lanes.a.get(most * (W / 8)));
+  vr* nxt = reinterpret_cast<vr*>(tls_lanes.b.get(most * (W / 8)));
+
+  // Transpose in (zeros outside the signal).
+  {
+    float* xf = reinterpret_cast<float*>(cur);
+    const long long n = static_cast<long long>(n_in);
+    for (std::size_t i0 = 0; i0 < rows[0]; i0 += 8)
+      for (int g = 0; g < W / 8; ++g) {
+        vf r[8];
+        for (int f = 0; f < 8; ++f) {
+          const long long at = (g * 8 + f) * stride[0] - offset[0] + static_cast<long long>(i0);
+          if (at >= 0 && at + 8 <= n) {
+            r[f] = loadu(in + at);
+          } else {
+            for (int q = 0; q < 8; ++q) r[f][q] = at + q >= 0 && at + q < n ? in[at + q] : 0.0f;
+          }
+        }
+        transpose8(r);
+        for (int q = 0; q < 8; ++q) storeu(xf + (i0 + q) * W + g * 8, r[q]);
+      }
+  }
+  for (int s = 0; s < n_hb; ++s) {
+    halfband_rows(cur, rows[s + 1], hb[s], nxt);
+    std::swap(cur, nxt);
+  }
+  if (R == 8) polyphase_rows<8, 1>(cur, blocks, taps, k, P, D, nxt);
+  else if (R == 2) polyphase_rows<2, 4>(cur, blocks, taps, k, P, D, nxt);
+  else polyphase_rows<1, 8>(cur, blocks, taps, k, P, D, nxt);
+
+  // Transpose out: lane l's rows m < S are outputs l * S + m.
+  const float* of = reinterpret_cast<const float*>(nxt);
+  for (std::size_t m0 = 0; m0 < S; m0 += 8)
+    for (int g = 0; g < W / 8; ++g) {
+      vf r[8];
+      for (int q = 0; q < 8; ++q) r[q] = loadu(of + (m0 + q) * W + g * 8);
+      transpose8(r);
+      for (int f = 0; f < 8; ++f) {
+        const std::size_t at = (g * 8 + f) * S + m0;
+        if (m0 + 8 <= S && at + 8 <= n_out) {
+          storeu(out + at, r[f]);
+        } else {
+          for (std::size_t q = 0; q < 8 && m0 + q < S && at + q < n_out; ++q) out[at + q] = r[f][q];
+        }
+      }
+    }
 }
 
 extern const KernelTable table;
 const KernelTable table = {
 #define S2F_STR2(x) #x
 #define S2F_STR(x) S2F_STR2(x)
-    S2F_STR(S2F_ISA), &blocks, &signed_power, &polyphase};
+    S2F_STR(S2F_ISA), &blocks, &signed_power, &resample_lanes, kLanes};
 
 }  // namespace S2F_ISA
 }  // namespace s2f

@@ -294,7 +294,7 @@ void parallel_for(std::size_t n, int threads, const std::function<void(std::size
 }  // namespace
 
 void compute_batch(const Plan& plan, const std::vector<ClipSource>& clips, int num_threads,
-                   const KernelTable& k, float* out) {
+                   const KernelTable& k, float* out, int stream) {
   const int frames = plan.cfg.n_frames();
   const int blocks_per_clip = (frames + kBlock - 1) / kBlock;
   const std::size_t per_clip = static_cast<std::size_t>(frames) * plan.width;
@@ -307,11 +307,12 @@ void compute_batch(const Plan& plan, const std::vector<ClipSource>& clips, int n
     chunk = static_cast<int>(std::min<std::size_t>(blocks_per_clip, std::max<std::size_t>(target, 4)));
   }
   const int chunks_per_clip = (blocks_per_clip + chunk - 1) / chunk;
+  const bool nt = stream < 0 ? clips.size() * per_clip * sizeof(float) >= kStreamBytes : stream > 0;
   parallel_for(clips.size() * chunks_per_clip, threads, [&](std::size_t task) {
     const std::size_t clip = task / chunks_per_clip;
     const int first = static_cast<int>(task % chunks_per_clip) * chunk;
     const int last = std::min(blocks_per_clip, first + chunk);
-    k.blocks(plan, clips[clip], first, last, out + clip * per_clip);
+    k.blocks(plan, clips[clip], first, last, out + clip * per_clip, nt);
   });
 }
 
@@ -329,48 +330,83 @@ double bessel_i0(double x) {
 }
 }  // namespace
 
-// Polyphase windowed-sinc: the input is (conceptually) upsampled by `up` with zeros, filtered
-// by a Kaiser-windowed sinc at rate_in * up, and every `down`-th sample kept; only the taps
-// that meet non-zero samples are computed. Design (ResamplerDesign): passband to 0.9 of the
-// lower Nyquist, stopband from the lower Nyquist on (nothing aliases below 8 kHz for 16 kHz
-// output), Kaiser beta for 100 dB. Measured (tests/test_features_resample.py), 48 and
-// 44.1 kHz -> 16 kHz: stopband attenuation 99.8 / 100.2 dB, passband ripple 9e-5 dB;
-// stopband tones end to end <= -119 dB.
-// soxr's HQ preset (20-bit) for comparison: passband to 0.913 of Nyquist, ripple ~1e-6 dB,
-// stopband tones (>= 8.7 kHz) <= -137 dB measured the same way, with a transition band that
-// may alias into 7.3-8 kHz. soxr is the better and faster filter; ours is a direct polyphase FIR, ~2.2 ms
-// per 6 s clip at 48 kHz (benchmarks/FEATURES.md).
+// Resampling: halfband decimators (while the rate is well above the output's), then a
+// polyphase windowed sinc: the input is (conceptually) upsampled by `up` with zeros, filtered by
+// a Kaiser-windowed sinc at rate_mid * up, and every `down`-th sample kept; only the taps that
+// meet non-zero samples are computed. Design (ResamplerDesign): soxr HQ's band edges (passband
+// to 0.913 of the lower Nyquist, stopband from 1.087 of it: 7304 / 8696 Hz for 16 kHz output),
+// Kaiser windows for 150 dB. 48 kHz: halfband (75 taps) to 24 kHz, then 2/3 (2 x 176 taps);
+// 44.1 kHz: halfband (95 taps) to 22.05 kHz, then 320/441 (320 x 160 taps). Measured end to
+// end next to soxr HQ in tests/test_features_resample.py (flatter passband, >= 1.4 dB more
+// stopband attenuation, ~1.5x faster: benchmarks/FEATURES.md). The kernel (kernel_isa.cpp,
+// resample_lanes) runs 16 or 8 stretches of the output at once, one per SIMD lane.
+namespace {
+double kaiser_beta(double att) {
+  return att > 50 ? 0.1102 * (att - 8.7) : 0.5842 * std::pow(att - 21, 0.4) + 0.07886 * (att - 21);
+}
+// Kaiser's length estimate for attenuation att over a transition of `width` cycles per sample.
+int kaiser_length(double att, double width) {
+  return static_cast<int>(std::ceil((att - 7.95) / (2.285 * 2.0 * kPi * width))) + 1;
+}
+double kaiser(double beta, double r) {  // r in [-1, 1]
+  return bessel_i0(beta * std::sqrt(std::max(0.0, 1.0 - r * r))) / bessel_i0(beta);
+}
+}  // namespace
+
 Resampler::Resampler(int in, int out) : rate_in(in), rate_out(out) {
   if (in <= 0 || out <= 0) throw std::invalid_argument("sample rates must be positive");
-  const int g = std::gcd(in, out);
+  const double att = ResamplerDesign::kStopbandDb;
+  const double beta = kaiser_beta(att);
+  const double nyquist = 0.5 * std::min(in, out);
+  const double f_stop = ResamplerDesign::kStopband * nyquist;
+  const double f_pass = ResamplerDesign::kPassband * nyquist;
+
+  // Halfbands: centred on r/4 with the transition [f_stop, r/2 - f_stop], so that what folds
+  // over r/4 lands above f_stop (where the later stages remove it) and [0, f_pass] stays flat.
+  // Only while that transition is wide enough (>= 4% of r) for a short filter.
+  int rate = in;
+  while (rate % 2 == 0 && rate / 4.0 - f_stop >= 0.02 * rate && halfbands.size() < 6) {
+    Halfband hb;
+    hb.rate_in = rate;
+    int hw = kaiser_length(att, (rate / 2.0 - 2.0 * f_stop) / rate) / 2;
+    if (hw % 2 == 0) ++hw;
+    hb.hw = hw;
+    hb.prototype.resize(2 * hw + 1);
+    for (int d = -hw; d <= hw; ++d) {
+      double h = 0.0;
+      if (d == 0) h = 0.5;
+      else if (d % 2 != 0) h = std::sin(0.5 * kPi * d) / (kPi * d);  // 0.5 sinc(d / 2)
+      hb.prototype[d + hw] = h * kaiser(beta, static_cast<double>(d) / hw);
+    }
+    hb.even.assign(hw + 1, 0.0f);
+    for (int q = 0; q <= hw; ++q) hb.even[q] = static_cast<float>(hb.prototype[2 * q]);
+    hb.center = static_cast<float>(hb.prototype[hw]);
+    halfbands.push_back(std::move(hb));
+    rate /= 2;
+  }
+  rate_mid = rate;
+
+  const int g = std::gcd(rate_mid, out);
   up = out / g;
-  down = in / g;
+  down = rate_mid / g;
   if (up > 16384)
     throw std::invalid_argument("resampling ratio " + std::to_string(out) + "/" +
                                 std::to_string(in) + " is too fine-grained");
-  const double fu = static_cast<double>(in) * up;  // the filter's rate
-  const double f_stop = 0.5 * std::min(in, out);
-  const double f_pass = ResamplerDesign::kPassband * f_stop;
+  const double fu = static_cast<double>(rate_mid) * up;  // the filter's rate
   const double fc = 0.5 * (f_pass + f_stop);
-  const double att = ResamplerDesign::kStopbandDb;
-  const double beta = att > 50 ? 0.1102 * (att - 8.7) : 0.5842 * std::pow(att - 21, 0.4) + 0.07886 * (att - 21);
-  const double width = (f_stop - f_pass) / fu;  // cycles per filter sample
-  const int length = static_cast<int>(std::ceil((att - 7.95) / (2.285 * 2.0 * kPi * width))) + 1;
+  const int length = kaiser_length(att, (f_stop - f_pass) / fu);
   const int hw = length / 2;  // half width in filter samples; 2 * hw + 1 taps
   prototype.resize(2 * hw + 1);
-  const double i0b = bessel_i0(beta);
   for (int d = -hw; d <= hw; ++d) {
     const double x = 2.0 * fc * d / fu;
     const double sinc = d == 0 ? 1.0 : std::sin(kPi * x) / (kPi * x);
-    const double r = static_cast<double>(d) / hw;
-    const double win = bessel_i0(beta * std::sqrt(std::max(0.0, 1.0 - r * r))) / i0b;
-    prototype[d + hw] = up * (2.0 * fc / fu) * sinc * win;
+    prototype[d + hw] = up * (2.0 * fc / fu) * sinc * kaiser(beta, static_cast<double>(d) / hw);
   }
   // Output n with t = n * down: phase = t % up, centre input ic = t / up. Tap j of the phase
   // meets input i = ic - lead + j at filter offset d = t - i * up = phase + (lead - j) * up.
   lead = (hw + up - 1) / up;
   const int trail = (hw + up - 1) / up;  // taps past the centre, for phase 0 .. up-1
-  taps_per_phase = (lead + trail + 1 + 7) / 8 * 8;
+  taps_per_phase = (lead + trail + 1 + 3) / 4 * 4;  // the kernel sums 4 partial chains
   taps.assign(static_cast<std::size_t>(up) * taps_per_phase, 0.0f);
   for (int ph = 0; ph < up; ++ph)
     for (int j = 0; j < taps_per_phase; ++j) {
@@ -381,21 +417,21 @@ Resampler::Resampler(int in, int out) : rate_in(in), rate_out(out) {
 }
 
 std::size_t Resampler::output_size(std::size_t n_in) const {
-  return (n_in * up + down - 1) / down;
+  return (n_in * static_cast<std::size_t>(rate_out) + rate_in - 1) / rate_in;
 }
 
 void Resampler::run(const float* in, std::size_t n_in, float* out, const KernelTable& k) const {
   const std::size_t n_out = output_size(n_in);
-  if (up == 1 && down == 1) {
+  if (rate_in == rate_out) {
     std::copy(in, in + n_in, out);
     return;
   }
-  // Zero padding: `lead` samples before, enough after for the last output's taps.
-  const std::size_t last_start = ((n_out - 1) * down) / up;
-  const std::size_t padded_size = last_start + taps_per_phase + 1;
-  std::vector<float> padded(padded_size, 0.0f);
-  std::copy(in, in + std::min(n_in, padded_size - lead), padded.begin() + lead);
-  k.polyphase(padded.data(), taps.data(), taps_per_phase, up, down, n_out, out);
+  if (n_out == 0) return;
+  std::vector<HalfbandTaps> hb;
+  for (const auto& h : halfbands)
+    hb.push_back({h.even.data(), static_cast<int>(h.even.size()), h.hw, h.center});
+  k.resample(in, n_in, hb.data(), static_cast<int>(hb.size()), taps.data(), taps_per_phase, up,
+             down, lead, n_out, out);
 }
 
 std::shared_ptr<const Resampler> resampler(int rate_in, int rate_out) {

@@ -69,41 +69,75 @@ struct ClipSource {
 void trim_region(const float* audio, std::size_t n, int win_length, int hop_length,
                  float top_db, std::size_t* begin, std::size_t* end);
 
+// One halfband decimator (by 2): y[t] = sum_d h[d] x[2t - d], h symmetric, |d| <= hw with hw
+// odd, zero at even d != 0. Stored as the taps at d = hw - 2q (q = 0..n_even-1, padded with
+// zeros) and the centre tap.
+struct HalfbandTaps {
+  const float* even;
+  int n_even;
+  int hw;
+  float center;
+};
+
 // The per-ISA kernels, selected at run time (see kernel_isa.cpp).
 struct KernelTable {
   const char* name;
   // Output frames [block_begin * kBlock, block_end * kBlock) of one clip; out points at the
-  // clip's (n_frames, width) output.
-  void (*blocks)(const Plan&, const ClipSource&, int block_begin, int block_end, float* out);
+  // clip's (n_frames, width) output. stream: write full blocks with non-temporal stores
+  // (for outputs far larger than the caches: no read-for-ownership, no cache pollution).
+  void (*blocks)(const Plan&, const ClipSource&, int block_begin, int block_end, float* out,
+                 bool stream);
   // sign(x)|x|^p elementwise (the kernels' power law; exposed for tests).
   void (*signed_power)(const float* x, std::size_t n, float p, float* out);
-  // out[n] = dot(taps[phase(n)], padded[start(n) .. start(n) + k)); see resample.cpp.
-  void (*polyphase)(const float* padded, const float* taps, int k, int up, int down,
-                    std::size_t n_out, float* out);
+  // Resampling of a whole signal (zeros outside it): the halfband decimators hb[0..n_hb), then
+  // the polyphase filter (taps: up phases of k taps; output n reads input from n*down/up - lead
+  // with the taps of phase (n*down) % up). Runs kLanes output segments at once, one per SIMD
+  // lane; see kernel_isa.cpp.
+  void (*resample)(const float* in, std::size_t n_in, const HalfbandTaps* hb, int n_hb,
+                   const float* taps, int k, int up, int down, int lead, std::size_t n_out,
+                   float* out);
+  int lanes;  // independent output segments `resample` runs at once
 };
 
 const KernelTable& kernels(const std::string& isa = "auto");  // "auto", "avx512", "avx2", "generic"
 std::vector<std::string> available_isas();
 
 // Computes features for many clips, spread over num_threads threads (the caller's included).
-// out holds clips.size() * n_frames * width floats.
+// out holds clips.size() * n_frames * width floats. stream: -1 decides by output size
+// (non-temporal stores from kStreamBytes on), 0 never, 1 always.
+constexpr std::size_t kStreamBytes = std::size_t(16) << 20;
 void compute_batch(const Plan& plan, const std::vector<ClipSource>& clips, int num_threads,
-                   const KernelTable& k, float* out);
+                   const KernelTable& k, float* out, int stream = -1);
 
 // ---- resampling ----
 struct ResamplerDesign {
-  // The passband ends at kPassband of the lower Nyquist; the stopband starts at the lower
-  // Nyquist itself (nothing aliases below it). Kaiser window designed for kStopbandDb.
-  static constexpr double kPassband = 0.9;
-  static constexpr double kStopbandDb = 100.0;
+  // soxr's HQ band layout, with a stronger stopband: the passband ends at kPassband of the
+  // lower Nyquist, the stopband starts at kStopband of it (the transition is centred on the
+  // Nyquist frequency, so content just above it, attenuated, may alias into the transition
+  // band just below it, as with soxr). Kaiser window designed for kStopbandDb.
+  static constexpr double kPassband = 0.913;
+  static constexpr double kStopband = 1.087;
+  static constexpr double kStopbandDb = 150.0;
 };
 
 struct Resampler {
+  // Halfband decimators run first while the rate stays well above the output's (48 kHz ->
+  // 24 kHz, 44.1 kHz -> 22.05 kHz, ...); each keeps everything below kStopband of the output
+  // Nyquist clean (its transition band is symmetric about a quarter of its input rate).
+  struct Halfband {
+    int rate_in = 0;
+    int hw = 0;                      // odd
+    std::vector<double> prototype;   // 2 * hw + 1 taps, centred, gain 1 (DC gain 1)
+    std::vector<float> even;         // prototype[2q], q = 0..hw, padded with zeros
+    float center = 0.0f;
+  };
+  std::vector<Halfband> halfbands;
   int rate_in = 0, rate_out = 0, up = 1, down = 1;
-  int taps_per_phase = 0;    // multiple of 8
+  int rate_mid = 0;          // the rate into the polyphase stage (rate_in / 2^halfbands)
+  int taps_per_phase = 0;    // multiple of 4
   int lead = 0;              // input samples before the centre tap
   std::vector<float> taps;   // up * taps_per_phase, phase-major
-  std::vector<double> prototype;  // the filter at the rate rate_in * up (gain up), centred
+  std::vector<double> prototype;  // the polyphase filter at the rate rate_mid * up (gain up), centred
   Resampler(int rate_in, int rate_out);
   std::size_t output_size(std::size_t n_in) const;
   void run(const float* in, std::size_t n_in, float* out, const KernelTable& k) const;

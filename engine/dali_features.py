@@ -10,8 +10,12 @@ policy (a doubling ladder of ``cat`` + ``slice`` under DALI conditionals), a per
 STFT without centring, then |X|^power or log(mel + floor) with DALI's Slaney mel bank.
 Output per sample: (frames, F, 1) float32, like the other implementations.
 
-``write_model_dali`` serializes the pipeline to ``model.dali`` for Triton's DALI backend,
-with inputs ``AUDIO`` (FP32, [-1]) and, when resampling, ``SAMPLE_RATE`` (FP32, [1]).
+``write_model_dali`` serializes the pipeline to ``model.dali`` for Triton's DALI backend under
+the serving contract (engine/contract.py, the only place the names are spelled): input
+``contract.AUDIO`` (FP32, [-1]) and, when resampling, ``contract.SAMPLE_RATE`` (INT32, [1], cast
+to float inside the pipeline for ``fn.audio_resample``); output ``contract.SPECTROGRAM_NAME``
+(FP32, (frames, F, 1)). export/gpu_repository.py checks AUDIO_INPUT / RATE_INPUT / RATE_DTYPE /
+FEATURES_OUTPUT below against the contract before it uses this pipeline.
 """
 
 from __future__ import annotations
@@ -22,12 +26,17 @@ from typing import Sequence
 
 import numpy as np
 
+from speech2face.engine import contract
 from speech2face.engine.feature_spec import FeatureSpec
 
 SUPPORTED_KINDS = ("magnitude_powerlaw", "logmel")
-AUDIO_INPUT = "AUDIO"
-RATE_INPUT = "SAMPLE_RATE"
-FEATURES_OUTPUT = "FEATURES"
+AUDIO_INPUT = contract.AUDIO.name
+AUDIO_DTYPE = contract.AUDIO.dtype  # "float32"
+RATE_INPUT = contract.SAMPLE_RATE.name
+RATE_DTYPE = contract.SAMPLE_RATE.dtype  # "int32"
+FEATURES_OUTPUT = contract.SPECTROGRAM_NAME
+
+_DALI_TYPES = {"float32": "FLOAT", "int32": "INT32"}
 
 
 def check_spec(spec: FeatureSpec) -> None:
@@ -52,8 +61,9 @@ def build_pipeline(
     resample: bool = False,
     seed: int = 0,
 ):
-    """A DALI pipeline (not yet built) computing ``spec``'s features of AUDIO (16 kHz unless
-    ``resample``, in which case SAMPLE_RATE gives each clip's rate)."""
+    """A DALI pipeline (not yet built) computing ``spec``'s features of the AUDIO input (16 kHz
+    unless ``resample``, in which case the INT32 SAMPLE_RATE input gives each clip's rate),
+    output named FEATURES_OUTPUT (contract.SPECTROGRAM_NAME)."""
     from nvidia.dali import fn, pipeline_def, types
     import nvidia.dali.math as dmath
 
@@ -67,10 +77,12 @@ def build_pipeline(
         enable_conditionals=True, seed=seed, prefetch_queue_depth=1,
     )
     def pipeline():
-        audio = fn.external_source(name=AUDIO_INPUT, dtype=types.FLOAT, ndim=1, device="cpu")
+        audio = fn.external_source(name=AUDIO_INPUT, dtype=getattr(types, _DALI_TYPES[AUDIO_DTYPE]),
+                                   ndim=1, device="cpu")
         if resample:
-            rate = fn.external_source(name=RATE_INPUT, dtype=types.FLOAT, ndim=1, device="cpu")
-            rate = fn.reshape(rate, shape=[])
+            rate = fn.external_source(name=RATE_INPUT, dtype=getattr(types, _DALI_TYPES[RATE_DTYPE]),
+                                      ndim=1, device="cpu")
+            rate = fn.reshape(fn.cast(rate, dtype=types.FLOAT), shape=[])  # INT32 Hz -> float
             audio = fn.audio_resample(audio, in_rate=rate, out_rate=float(spec.sample_rate),
                                       dtype=types.FLOAT, quality=100.0)
         # Repeat-then-crop: double the clip until it is at least `clip` long, then crop.

@@ -86,11 +86,18 @@ def compute_features(
     clips: Sequence[np.ndarray],
     spec: FeatureSpec = FeatureSpec(),
     num_threads: int | None = None,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Features of validated 16 kHz float32 clips in one kernel call: (batch, *spec.shape).
 
     float32 C-contiguous clips are read in place (no copy); the GIL is released while the
     kernel runs on ``num_threads`` threads (default: all cores).
+
+    ``out``: a float32 C-contiguous writeable array of shape (len(clips), *spec.shape) to
+    write into (and return) instead of a fresh array; a caller that reuses one buffer (the
+    Triton preprocess model, a training loader) skips the page faults of fresh memory, which
+    at B=32 (39 MB) cost more than the features. Without it, large outputs come from a small
+    pool of recycled buffers (freed outputs return to it).
     """
     threads = num_threads or os.cpu_count() or 1
     mel_fb = _mel_filterbank32(spec) if spec.kind == "logmel" else None
@@ -107,4 +114,5 @@ def compute_features(
         trim=spec.trim_silence,
         trim_top_db=spec.trim_top_db,
         num_threads=threads,
+        out=out,
     )

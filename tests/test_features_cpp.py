@@ -16,13 +16,9 @@ import pytest
 from speech2face.engine import _kernels
 from speech2face.engine.feature_spec import FeatureSpec
 from speech2face.engine.features import AudioError, compute_features, validate_audio
-from speech2face.engine.features_reference import (
-    reference_features,
-    reference_resample,
-    stft_frames,
-)
+from speech2face.engine.features_reference import reference_features, stft_frames
 
-from signals import SIGNALS, linear_error, make_signal
+from signals import SIGNALS, linear_error, make_signal, reference_resample
 
 LINEAR_TOL = 2e-6
 COMPRESSED_TOL = 2e-4
@@ -217,3 +213,51 @@ def test_validate_accepts_dtypes_channels_and_rates():
 def test_validate_rejects(audio, rate, message):
     with pytest.raises(AudioError, match=message):
         validate_audio(audio, rate, SPEC)
+
+
+def test_out_buffer_is_written_in_place_and_reused():
+    spec = FeatureSpec()
+    clips = [make_signal("speech", 96000, seed=i) for i in range(3)]
+    expected = compute_features(clips, spec)
+    buf = np.full((3, *spec.shape), np.nan, np.float32)
+    for _ in range(2):  # reuse: every element is overwritten each time
+        got = compute_features(clips, spec, out=buf)
+        assert got is buf
+        assert np.array_equal(buf, expected)
+    # streaming (non-temporal) stores and plain stores give the same bits, with any alignment
+    raw = np.empty(buf.size + 1, np.float32)
+    shifted = raw[1:].reshape(buf.shape)  # 4-byte, not 64-byte, aligned
+    for stream in (True, False):
+        shifted[...] = np.nan
+        _kernels.features_batch(clips, num_threads=2, out=shifted, stream=stream)
+        assert np.array_equal(shifted, expected)
+
+
+def test_out_buffer_is_checked():
+    spec = FeatureSpec()
+    clips = [make_signal("noise", 20000)]
+    with pytest.raises(ValueError, match="shape"):
+        compute_features(clips, spec, out=np.empty((2, *spec.shape), np.float32))
+    with pytest.raises(ValueError, match="float32"):
+        compute_features(clips, spec, out=np.empty((1, *spec.shape), np.float64))
+    with pytest.raises(ValueError, match="contiguous"):
+        compute_features(clips, spec, out=np.empty((1, *spec.shape[:-1], 4), np.float32)[..., :2])
+    ro = np.empty((1, *spec.shape), np.float32)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="writeable"):
+        compute_features(clips, spec, out=ro)
+
+
+def test_fresh_outputs_are_independent():
+    """Fresh (pooled) outputs never share memory with one another while alive."""
+    spec = FeatureSpec()
+    a_clips = [make_signal("noise", 96000, seed=i) for i in range(4)]  # 4.9 MB: pooled
+    b_clips = [make_signal("tones", 96000, seed=i) for i in range(4)]
+    a = compute_features(a_clips, spec)
+    a_copy = a.copy()
+    b = compute_features(b_clips, spec)
+    assert not np.shares_memory(a, b)
+    assert np.array_equal(a, a_copy)
+    del a
+    c = compute_features(a_clips, spec)  # may reuse a's memory
+    assert np.array_equal(c, a_copy) and not np.shares_memory(b, c)

@@ -13,6 +13,7 @@ import pytest
 
 pytest.importorskip("nvidia.dali")
 
+from speech2face.engine import contract  # noqa: E402
 from speech2face.engine.dali_features import (  # noqa: E402
     DaliFeatures,
     build_pipeline,
@@ -70,14 +71,14 @@ def test_resampling_pipeline_is_close():
     pipe.build()
     rate = 48000
     clip = make_signal("speech", rate * 6, rate=rate, seed=4)  # 6 s: no repeat seams
-    pipe.feed_input("AUDIO", [clip])
-    pipe.feed_input("SAMPLE_RATE", [np.array([rate], np.float32)])
+    pipe.feed_input(contract.AUDIO.name, [clip])
+    pipe.feed_input(contract.SAMPLE_RATE.name, [np.array([rate], contract.SAMPLE_RATE.numpy_dtype)])
     (out,) = pipe.run()
     from speech2face.engine.features import validate_audio
 
     expected = reference_features(validate_audio(clip, rate, spec), spec)
     # different resampling filters: DALI's (quality=100) lets much more of the 8-24 kHz band
-    # alias into quiet frames than ours (stopband >= 99 dB), and they differ in the transition
+    # alias into quiet frames than ours (stopband >= 138 dB measured), and they differ in the transition
     # band and at the edges; so compare the loud (within 20 dB of the peak) part of the
     # spectrum below 6.5 kHz, away from the first and last frames, only
     from speech2face.engine.features_reference import hz_to_mel
@@ -97,8 +98,39 @@ def test_serializes_model_dali(tmp_path):
 
     pipe = Pipeline.deserialize(filename=str(path), batch_size=2, num_threads=1, device_id=None)
     pipe.build()
+    # The serving contract: AUDIO FP32, SAMPLE_RATE INT32 (as Triton hands them over), one
+    # output named SPECTROGRAM.
+    assert contract.SPECTROGRAM_NAME.encode() in path.read_bytes()  # the serialized output name
     clip = make_signal("tones", 16000)
-    pipe.feed_input("AUDIO", [clip, clip])
-    pipe.feed_input("SAMPLE_RATE", [np.array([16000], np.float32)] * 2)
+    pipe.feed_input(contract.AUDIO.name, [clip, clip])
+    pipe.feed_input(contract.SAMPLE_RATE.name, [np.array([16000], np.int32)] * 2)
     (out,) = pipe.run()
     assert np.abs(np.asarray(out[1]) - reference_features(clip, FeatureSpec(kind="logmel"))).max() < 2e-3
+
+
+def test_tensor_names_and_dtypes_follow_the_contract():
+    from speech2face.engine import dali_features
+
+    assert dali_features.AUDIO_INPUT == contract.AUDIO.name
+    assert dali_features.AUDIO_DTYPE == contract.AUDIO.dtype == "float32"
+    assert dali_features.RATE_INPUT == contract.SAMPLE_RATE.name
+    assert dali_features.RATE_DTYPE == contract.SAMPLE_RATE.dtype == "int32"
+    assert dali_features.FEATURES_OUTPUT == contract.SPECTROGRAM_NAME
+    pipe = build_pipeline(FeatureSpec(kind="logmel"), batch_size=1, resample=True)
+    pipe.build()
+    assert [node.name for node in pipe._graph_outputs] == [contract.SPECTROGRAM_NAME]
+    # the hook the gpu repository writer uses accepts the pipeline
+    from speech2face.export.gpu_repository import dali_preprocess_writer
+
+    writer, reason = dali_preprocess_writer(FeatureSpec(kind="logmel"))
+    assert writer is not None, reason
+
+
+def test_float_sample_rate_is_refused():
+    """SAMPLE_RATE is INT32 in the contract; a float rate is a client bug, not silently cast."""
+    pipe = build_pipeline(FeatureSpec(kind="logmel"), batch_size=1, resample=True)
+    pipe.build()
+    pipe.feed_input(contract.AUDIO.name, [make_signal("tones", 16000)])
+    with pytest.raises(Exception):
+        pipe.feed_input(contract.SAMPLE_RATE.name, [np.array([16000.0], np.float32)])
+        pipe.run()
