@@ -1,7 +1,8 @@
 """NumPy reference of every FeatureSpec kind: slow, float64, obviously right; the tests' oracle.
 
-Also the reference resampler (the same Kaiser-windowed-sinc design as csrc/, evaluated
-directly in float64) and the mel filter bank that the C++ kernels are given.
+Also the reference resampler (the C++ resampler's own filters, read back from the kernel and
+evaluated directly in float64; tests check those filters against an independent design) and
+the mel filter bank that the C++ kernels are given.
 """
 
 from __future__ import annotations
@@ -11,11 +12,6 @@ import math
 import numpy as np
 
 from speech2face.engine.feature_spec import FeatureSpec
-
-# The resampler design, shared with csrc/spectrogram.h (ResamplerDesign): passband to 0.9 of
-# the lower Nyquist, stopband from the lower Nyquist, Kaiser window for 100 dB.
-RESAMPLE_PASSBAND = 0.9
-RESAMPLE_STOPBAND_DB = 100.0
 
 
 def apply_clip_policy(audio: np.ndarray, clip_samples: int) -> np.ndarray:
@@ -105,38 +101,36 @@ def reference_features(audio16k: np.ndarray, spec: FeatureSpec = FeatureSpec()) 
     return out.astype(np.float32)
 
 
-def resampler_design(rate_in: int, rate_out: int) -> tuple[np.ndarray, int, int]:
-    """(prototype filter centred at its middle tap, up, down) of the csrc/ resampler, float64."""
-    g = math.gcd(rate_in, rate_out)
-    up, down = rate_out // g, rate_in // g
-    fu = float(rate_in) * up
-    f_stop = 0.5 * min(rate_in, rate_out)
-    f_pass = RESAMPLE_PASSBAND * f_stop
-    fc = 0.5 * (f_pass + f_stop)
-    att = RESAMPLE_STOPBAND_DB
-    beta = 0.1102 * (att - 8.7)
-    width = (f_stop - f_pass) / fu
-    half = (int(math.ceil((att - 7.95) / (2.285 * 2.0 * math.pi * width))) + 1) // 2
-    d = np.arange(-half, half + 1)
-    proto = up * (2.0 * fc / fu) * np.sinc(2.0 * fc * d / fu) * np.kaiser(2 * half + 1, beta)
-    return proto, up, down
-
-
 def reference_resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
-    """y[n] = sum_i x[i] h(n * down - i * up), zeros outside the signal; ceil(n*up/down) samples."""
+    """float64 evaluation of the C++ resampler's design (its filters read back through
+    ``_kernels.resampler_info``): full convolution with each halfband decimator's prototype,
+    keeping every other sample, then y[n] = sum_t x[t] h(n * down - t * up) at the middle rate.
+    test_features_resample.py checks those prototypes against an independent NumPy design and
+    measures their responses, so this is the oracle for the kernel's arithmetic."""
+    from speech2face.engine import _kernels
+
     x = np.asarray(audio, dtype=np.float64)
     if rate_in == rate_out:
         return x.copy()
-    proto, up, down = resampler_design(rate_in, rate_out)
+    info = _kernels.resampler_info(rate_in, rate_out)
+    y, t0 = x, 0  # y[k] is the sample at time index t0 + k of the current rate
+    for hb in info["halfbands"]:
+        h, hw = hb["prototype"], hb["hw"]
+        full = np.convolve(y, h)  # full[m] sits at time index t0 - hw + m
+        lo = -((hw - t0) // 2)  # ceil((t0 - hw) / 2)
+        hi = (t0 + y.size - 1 + hw) // 2
+        y, t0 = full[2 * np.arange(lo, hi + 1) - (t0 - hw)], lo
+    proto, up, down = info["prototype"], info["up"], info["down"]
     half = (proto.size - 1) // 2
-    n_out = -(-x.size * up // down)
     reach = half // up + 1
+    n_out = -(-x.size * rate_out // rate_in)
     out = np.empty(n_out)
     for start in range(0, n_out, 2048):
         t = np.arange(start, min(n_out, start + 2048)) * down
         i = (t // up)[:, None] + np.arange(-reach, reach + 1)[None, :]
         d = t[:, None] - i * up
-        ok = (np.abs(d) <= half) & (i >= 0) & (i < x.size)
+        k = i - t0
+        ok = (np.abs(d) <= half) & (k >= 0) & (k < y.size)
         w = np.where(ok, proto[np.clip(d + half, 0, proto.size - 1)], 0.0)
-        out[start:start + t.size] = np.sum(w * x[np.clip(i, 0, x.size - 1)], axis=1)
+        out[start:start + t.size] = np.sum(w * y[np.clip(k, 0, y.size - 1)], axis=1)
     return out
