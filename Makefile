@@ -31,3 +31,12 @@ train-default: $(STAMP)
 
 clean:
 	rm -rf build $(VENV) .pytest_cache
+
+# Load benchmarks and the long soak (see benchmarks/LOAD.md).
+.PHONY: soak bench-load
+soak: $(STAMP)
+	$(PY) -m pytest tests/test_soak.py -m slow -q -s
+
+bench-load: $(STAMP)
+	$(PY) -m speech2face.engine.cli bench --out benchmarks/results/load
+	$(PY) -m pytest benchmarks/test_inprocess_bench.py --benchmark-only --benchmark-json=benchmarks/results/inprocess.json

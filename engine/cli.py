@@ -205,6 +205,12 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_features_command(commands)
+    try:
+        from speech2face.engine.bench_cli import add_bench_command
+    except ImportError:
+        pass
+    else:
+        add_bench_command(commands)
     return parser
 
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
+import re
 import shutil
 import signal
 import socket
@@ -66,6 +68,33 @@ class ServerOptions:
     log_verbose: int = 0
     startup_timeout_s: float = 120.0
     extra_args: tuple[str, ...] = ()
+    # With model_control="explicit": the models loaded at start-up ("*": all of them, the default).
+    load_models: tuple[str, ...] = ()
+    # Refuse HTTP requests larger than this many bytes. Passed as --http-max-input-size where the
+    # binary has it; the tritonserver in nvidia-pytriton 0.7 (Triton 2.5x) does not, and asking
+    # for a limit it cannot enforce is an error rather than silently ignored. Without the flag the
+    # limits are the client's (engine/client.py) and the preprocess model's 10-minute rule.
+    http_max_input_bytes: int | None = None
+
+    def __post_init__(self):
+        if self.model_control not in ("none", "explicit", "poll"):
+            raise ValueError(f"model_control must be 'none', 'explicit' or 'poll', got {self.model_control!r}")
+        if self.load_models and self.model_control != "explicit":
+            raise ValueError("load_models needs model_control='explicit'")
+
+
+@functools.lru_cache(maxsize=4)
+def supported_flags(binary: str | None = None) -> frozenset[str]:
+    """The --flags this tritonserver binary accepts (parsed from its --help)."""
+    binary = binary or str(_pytriton_dir() / "tritonserver" / "bin" / "tritonserver")
+    env = os.environ.copy()
+    libs = _pytriton_dir().parent / "nvidia_pytriton.libs"
+    env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [env.get("LD_LIBRARY_PATH"), str(libs)]))
+    try:
+        out = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=30, env=env)
+    except (OSError, subprocess.TimeoutExpired):
+        return frozenset()
+    return frozenset(re.findall(r"^\s*(--[a-z0-9-]+)", out.stdout + out.stderr, flags=re.MULTILINE))
 
 
 class TritonServer:
@@ -90,6 +119,18 @@ class TritonServer:
     def _client_host(self) -> str:
         return "127.0.0.1" if self.options.host in ("0.0.0.0", "") else self.options.host
 
+    def _optional_args(self) -> list[str]:
+        o = self.options
+        args: list[str] = []
+        if o.model_control == "explicit":
+            args += [f"--load-model={name}" for name in (o.load_models or ("*",))]
+        if o.http_max_input_bytes is not None:
+            if "--http-max-input-size" not in supported_flags():
+                raise ServerError("this tritonserver has no --http-max-input-size flag; request size is "
+                                  "limited by the client and by the preprocess model's 10-minute rule")
+            args.append(f"--http-max-input-size={int(o.http_max_input_bytes)}")
+        return args
+
     def command(self) -> list[str]:
         o = self.options
         return [
@@ -102,6 +143,7 @@ class TritonServer:
             f"--model-control-mode={o.model_control}",
             f"--log-verbose={o.log_verbose}",
             "--allow-gpu-metrics=false", "--exit-on-error=true", "--strict-readiness=true",
+            *self._optional_args(),
             *o.extra_args,
         ]
 
@@ -146,6 +188,16 @@ class TritonServer:
     def wait(self) -> int:
         assert self._process is not None
         return self._process.wait()
+
+    @property
+    def log_path(self) -> Path:
+        return self._log_path
+
+    def kill(self) -> None:
+        """SIGKILL, no draining: what a crash looks like to clients (for reliability tests)."""
+        if self._process is not None and self._process.poll() is None:
+            os.killpg(self._process.pid, signal.SIGKILL)
+            self._process.wait()
 
     def stop(self, timeout_s: float = 30.0) -> None:
         process, self._process = self._process, None
