@@ -84,11 +84,11 @@ def _audio_paths(inputs: list[str]) -> list[Path]:
 def cmd_infer(args) -> int:
     from PIL import Image
 
-    from speech2face.engine.audio_file import read_audio_file
+    from speech2face.engine.audio_io import read_audio
     from speech2face.engine.client import Speech2FaceClient
 
     paths = _audio_paths(args.audio)
-    clips = [(p, *read_audio_file(p)) for p in paths]
+    clips = [(p, *read_audio(p)) for p in paths]
     out = Path(args.output)
     if len(clips) > 1 and out.suffix:
         raise UsageError("several inputs need -o to name a folder, not a file")
@@ -160,6 +160,51 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values or min(values) < 0:
+        raise argparse.ArgumentTypeError(f"expected non-negative integers, got {text!r}")
+    return values
+
+
+def cmd_tune(args) -> int:
+    import tritonclient.grpc as grpc_client
+
+    from speech2face.engine import tune
+    from speech2face.engine.audio_io import read_audio
+    from speech2face.engine.builtin import SAMPLE_VOICE
+    from speech2face.engine.server import TritonServer
+
+    repository = _repository(args)
+    audio, rate = read_audio(args.audio or SAMPLE_VOICE)
+    candidates = tune.candidates(args.instances, args.delays, args.max_batch)
+    args.model_control = "explicit"
+    server = None if args.url else TritonServer(_server_options(args, repository)).start()
+    url = args.url or server.grpc_url
+    results = []
+    try:
+        control = grpc_client.InferenceServerClient(url)
+        for candidate in candidates:
+            tune.configure(control, repository, candidate)
+            result = tune.measure(url, candidate, audio, rate, args.concurrency, args.window)
+            results.append(result)
+            print(f"{candidate.label():<44} {result.throughput:7.1f} req/s  p50 {result.p50_ms:7.1f} ms  "
+                  f"p99 {result.p99_ms:7.1f} ms  errors {result.errors}", flush=True)
+    finally:
+        if server is not None:
+            server.stop()
+    print(f"\nfrontier (throughput vs p99 at concurrency {args.concurrency}):")
+    for r in sorted(tune.frontier(results), key=lambda r: r.p99_ms):
+        print(f"  {r.candidate.label():<44} {r.throughput:7.1f} req/s  p99 {r.p99_ms:7.1f} ms")
+    chosen = tune.choose(results, args.p99_budget_ms)
+    tune.write_choice(repository, chosen.candidate)
+    print(f"\nchosen: {chosen.candidate.label()}; written to {repository}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="s2f", description="Speech2Face engine: a face from a voice, on Triton.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -192,6 +237,20 @@ def build_parser() -> argparse.ArgumentParser:
                         help="gpu target: build TensorRT plans now (default: only where a GPU is present)")
     export.set_defaults(run=cmd_export)
 
+    tuning = commands.add_parser("tune", help="sweep instances, queue delay and max batch; write the best config")
+    tuning.add_argument("--repository", help="cpu repository to tune and rewrite (default: the built-in one)")
+    tuning.add_argument("--url", help="gRPC host:port of a server started with --model-control explicit "
+                                      "on that repository (default: start one)")
+    tuning.add_argument("--audio", help="clip to send (default: the bundled sample)")
+    tuning.add_argument("--concurrency", type=int, default=8)
+    tuning.add_argument("--window", type=float, default=5.0, help="seconds measured per candidate")
+    tuning.add_argument("--instances", type=_int_list, default=[1, 2])
+    tuning.add_argument("--delays", type=_int_list, default=[0, 2000, 8000], help="max queue delays, us")
+    tuning.add_argument("--max-batch", type=_int_list, default=[8, 32])
+    tuning.add_argument("--p99-budget-ms", type=float, help="pick the fastest candidate within this p99")
+    _add_server_options(tuning)
+    tuning.set_defaults(run=cmd_tune)
+
     evaluation = commands.add_parser("eval", help="retrieval R@K and attribute agreement on held-out identities")
     evaluation.add_argument("--checkpoint", help="default: the built-in model's checkpoint")
     evaluation.add_argument("--data", help="synthetic corpus folder (default: the one make train-default wrote)")
@@ -216,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from speech2face.engine.audio_file import AudioFileError
+    from speech2face.engine.audio_io import AudioFileError
     from speech2face.engine.client import InferenceError
     from speech2face.engine.server import ServerError
 

@@ -232,10 +232,10 @@ def parse_statistics(payload: dict) -> dict[str, ModelStatistics]:
 def load_audio(source: AudioSource, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
     """(samples, rate) from a file path (WAV/FLAC/OGG, mixed to mono) or an array with its rate."""
     if isinstance(source, (str, os.PathLike)):
-        from speech2face.engine.audio_file import AudioFileError, read_audio_file
+        from speech2face.engine.audio_io import AudioFileError, read_audio
 
         try:
-            samples, file_rate = read_audio_file(Path(source))
+            samples, file_rate = read_audio(Path(source))
         except AudioFileError as error:
             raise InvalidInput(str(error)) from None
         if sample_rate is not None and int(sample_rate) != file_rate:

@@ -11,7 +11,7 @@ from PIL import Image
 
 def main() -> int:
     from speech2face.engine import builtin
-    from speech2face.engine.audio_file import read_audio_file
+    from speech2face.engine.audio_io import read_audio
     from speech2face.engine.client import Speech2FaceClient
     from speech2face.engine.server import ServerOptions, TritonServer
 
@@ -28,7 +28,7 @@ def main() -> int:
     t = stage("prepare model repository", t)
     with TritonServer(ServerOptions(model_repository=repository)) as server:
         t = stage("start tritonserver", t)
-        samples, rate = read_audio_file(builtin.SAMPLE_VOICE)
+        samples, rate = read_audio(builtin.SAMPLE_VOICE)
         with Speech2FaceClient(server.grpc_url) as client:
             client.infer(samples, rate)  # first request pays lazy initialisation
             t = stage("first request (warm-up)", t)

@@ -13,7 +13,7 @@ from typing import Protocol
 import numpy as np
 from PIL import Image
 
-from speech2face.engine.audio_file import read_audio_file
+from speech2face.engine.audio_io import read_audio
 
 
 class PairedVoiceFaces(Protocol):
@@ -60,7 +60,7 @@ class AVSpeechPairs:
 
     def __getitem__(self, index: int) -> dict:
         audio_path, frame_path, centre, identity = self.items[index]
-        audio, rate = read_audio_file(audio_path)
+        audio, rate = read_audio(audio_path)
         frame = np.asarray(Image.open(frame_path).convert("RGB"))
         return {"audio": audio, "sample_rate": rate, "face": crop_face(frame, centre, self.face_size),
                 "identity": identity}
@@ -88,6 +88,6 @@ class VoxCelebPairs:
 
     def __getitem__(self, index: int) -> dict:
         audio_path, frame_path, identity = self.items[index]
-        audio, rate = read_audio_file(audio_path)
+        audio, rate = read_audio(audio_path)
         face = Image.open(frame_path).convert("RGB").resize((self.face_size, self.face_size), Image.BICUBIC)
         return {"audio": audio, "sample_rate": rate, "face": np.asarray(face), "identity": identity}

@@ -32,7 +32,8 @@ class TritonPythonModel:
             try:
                 request_clips = self._clips(request)
             except AudioError as error:
-                responses[i] = pb_utils.InferenceResponse(error=pb_utils.TritonError(str(error)))
+                refusal = pb_utils.TritonError(str(error), pb_utils.TritonError.INVALID_ARG)
+                responses[i] = pb_utils.InferenceResponse(error=refusal)
                 continue
             clips += request_clips
             owners += [i] * len(request_clips)

@@ -1,0 +1,120 @@
+"""`s2f tune`: a small Model Analyzer for the cpu target, run against a live server.
+
+For every candidate (instances, max queue delay, max batch size) it reloads the three network
+models and the ensemble with that configuration through Triton's model-control API (the server
+must run with `--model-control explicit`), drives the ensemble with a closed loop of
+`concurrency` clients for `window_s`, and records throughput and latency percentiles. It prints
+the throughput / p99 frontier and writes the chosen configuration into the repository.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import itertools
+import time
+from pathlib import Path
+
+import numpy as np
+from google.protobuf import json_format, text_format
+from tritonclient.grpc import model_config_pb2 as pb
+
+from speech2face.engine import contract
+from speech2face.engine.client import Speech2FaceClient
+
+NETWORK_MODELS = (contract.PREPROCESS, contract.VOICE_ENCODER, contract.FACE_DECODER)
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    instances: int
+    max_queue_delay_us: int
+    max_batch_size: int
+
+    def label(self) -> str:
+        return f"instances={self.instances} delay={self.max_queue_delay_us}us max_batch={self.max_batch_size}"
+
+
+@dataclasses.dataclass
+class Measurement:
+    candidate: Candidate
+    throughput: float      # requests per second
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def read_config(repository: Path, model: str) -> pb.ModelConfig:
+    return text_format.Parse((repository / model / "config.pbtxt").read_text(), pb.ModelConfig())
+
+
+def apply(config: pb.ModelConfig, candidate: Candidate) -> pb.ModelConfig:
+    tuned = pb.ModelConfig()
+    tuned.CopyFrom(config)
+    tuned.max_batch_size = candidate.max_batch_size
+    if tuned.platform != "ensemble":
+        tuned.dynamic_batching.max_queue_delay_microseconds = candidate.max_queue_delay_us
+        for group in tuned.instance_group:
+            group.count = candidate.instances
+    return tuned
+
+
+def configure(client, repository: Path, candidate: Candidate) -> None:
+    """Reloads every model with the candidate's settings (networks first, then the ensemble)."""
+    for model in (*NETWORK_MODELS, contract.ENSEMBLE):
+        config = apply(read_config(repository, model), candidate)
+        client.load_model(model, config=json_format.MessageToJson(config, preserving_proto_field_name=True))
+
+
+def measure(url: str, candidate: Candidate, audio: np.ndarray, rate: int, concurrency: int,
+            window_s: float, warmup_s: float = 1.0) -> Measurement:
+    latencies: list[float] = []
+    errors = 0
+    deadline_warm = time.monotonic() + warmup_s
+    deadline = deadline_warm + window_s
+
+    def worker() -> tuple[list[float], int]:
+        done, failed = [], 0
+        with Speech2FaceClient(url) as client:
+            while (now := time.monotonic()) < deadline:
+                start = time.perf_counter()
+                try:
+                    client.infer(audio, rate)
+                except Exception:  # noqa: BLE001 - counted, reported as errors
+                    failed += 1
+                    continue
+                if now >= deadline_warm:
+                    done.append(time.perf_counter() - start)
+        return done, failed
+
+    with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
+        for done, failed in pool.map(lambda _: worker(), range(concurrency)):
+            latencies += done
+            errors += failed
+    ms = np.array(latencies) * 1e3 if latencies else np.array([np.nan])
+    return Measurement(candidate, len(latencies) / window_s, float(np.percentile(ms, 50)),
+                       float(np.percentile(ms, 99)), errors)
+
+
+def frontier(results: list[Measurement]) -> list[Measurement]:
+    """Candidates no other candidate beats on both throughput and p99 latency."""
+    return [r for r in results if not any(o.throughput >= r.throughput and o.p99_ms <= r.p99_ms and o is not r
+                                          and (o.throughput > r.throughput or o.p99_ms < r.p99_ms)
+                                          for o in results)]
+
+
+def choose(results: list[Measurement], p99_budget_ms: float | None) -> Measurement:
+    ok = [r for r in results if r.errors == 0 and (p99_budget_ms is None or r.p99_ms <= p99_budget_ms)]
+    if not ok:
+        raise RuntimeError("no candidate met the p99 budget without errors")
+    return max(ok, key=lambda r: r.throughput)
+
+
+def write_choice(repository: Path, candidate: Candidate) -> None:
+    for model in (*NETWORK_MODELS, contract.ENSEMBLE):
+        path = repository / model / "config.pbtxt"
+        path.write_text(text_format.MessageToString(apply(read_config(repository, model), candidate)))
+
+
+def candidates(instances: list[int], delays: list[int], batches: list[int]) -> list[Candidate]:
+    return [Candidate(i, d, b) for i, d, b in itertools.product(instances, delays, batches)]

@@ -1,0 +1,36 @@
+"""`s2f tune` against a real server in explicit model-control mode."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2 as pb
+
+from speech2face.engine import contract
+from speech2face.engine.tune import Candidate, Measurement, frontier
+
+
+def test_frontier_keeps_only_undominated_candidates():
+    def m(i, tput, p99):
+        return Measurement(Candidate(i, 0, 8), tput, p99 / 2, p99, 0)
+
+    fast_slow, slow_fast, dominated = m(1, 30.0, 400.0), m(2, 20.0, 200.0), m(3, 15.0, 450.0)
+    assert frontier([fast_slow, slow_fast, dominated]) == [fast_slow, slow_fast]
+
+
+def test_tune_sweeps_a_live_server_and_writes_the_choice(cpu_repository, tmp_path):
+    repository = tmp_path / "repo"
+    shutil.copytree(cpu_repository, repository)
+    result = subprocess.run(
+        [sys.executable, "-m", "speech2face.engine.cli", "tune", "--repository", str(repository),
+         "--concurrency", "2", "--window", "1.5", "--instances", "1", "--delays", "0,4000", "--max-batch", "4"],
+        capture_output=True, text=True, timeout=400)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.count("req/s") >= 3  # two measurements and at least one frontier row
+    assert "chosen: instances=1" in result.stdout
+    config = text_format.Parse((repository / contract.VOICE_ENCODER / "config.pbtxt").read_text(), pb.ModelConfig())
+    assert config.max_batch_size == 4
+    assert config.dynamic_batching.max_queue_delay_microseconds in (0, 4000)
