@@ -33,7 +33,10 @@ def _repository(args) -> Path:
     from speech2face.engine.builtin import default_repository
 
     if args.repository:
-        return Path(args.repository)
+        repository = Path(args.repository)
+        if not (repository.is_dir() and any(repository.glob("*/config.pbtxt"))):
+            raise UsageError(f"{repository}: not a Triton model repository (write one with `s2f export`)")
+        return repository
     return default_repository()
 
 
@@ -238,7 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(run=cmd_export)
 
     tuning = commands.add_parser("tune", help="sweep instances, queue delay and max batch; write the best config")
-    tuning.add_argument("--repository", help="cpu repository to tune and rewrite (default: the built-in one)")
+    tuning.add_argument("--repository", required=True,
+                        help="cpu repository to tune and rewrite (write one with `s2f export --target cpu`)")
     tuning.add_argument("--url", help="gRPC host:port of a server started with --model-control explicit "
                                       "on that repository (default: start one)")
     tuning.add_argument("--audio", help="clip to send (default: the bundled sample)")
