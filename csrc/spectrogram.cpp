@@ -406,7 +406,9 @@ Resampler::Resampler(int in, int out) : rate_in(in), rate_out(out) {
   // meets input i = ic - lead + j at filter offset d = t - i * up = phase + (lead - j) * up.
   lead = (hw + up - 1) / up;
   const int trail = (hw + up - 1) / up;  // taps past the centre, for phase 0 .. up-1
-  taps_per_phase = (lead + trail + 1 + 3) / 4 * 4;  // the kernel sums 4 partial chains
+  // A multiple of 8: the polyphase kernel reads taps 8 at a time (up to 8 partial chains), so
+  // a shorter phase would read past its end (past the vector, for the last phase).
+  taps_per_phase = (lead + trail + 1 + 7) / 8 * 8;
   taps.assign(static_cast<std::size_t>(up) * taps_per_phase, 0.0f);
   for (int ph = 0; ph < up; ++ph)
     for (int j = 0; j < taps_per_phase; ++j) {

@@ -134,7 +134,7 @@ struct Resampler {
   std::vector<Halfband> halfbands;
   int rate_in = 0, rate_out = 0, up = 1, down = 1;
   int rate_mid = 0;          // the rate into the polyphase stage (rate_in / 2^halfbands)
-  int taps_per_phase = 0;    // multiple of 4
+  int taps_per_phase = 0;    // multiple of 8
   int lead = 0;              // input samples before the centre tap
   std::vector<float> taps;   // up * taps_per_phase, phase-major
   std::vector<double> prototype;  // the polyphase filter at the rate rate_mid * up (gain up), centred
