@@ -13,9 +13,10 @@ over the window (queue vs compute time, average dynamic batch size).
 
 `compare` runs the engines side by side on the same clips, one at a time:
 
-- triton          the served ensemble over gRPC, dynamic batching on (the default repository)
-- triton-nobatch  the same with max_batch_size=1, max_queue_delay=0 (dynamic batching off)
-- triton-http     the served ensemble over HTTP (not in the default set)
+- triton          the default cpu repository (fused layout) over gRPC, dynamic batching on
+- triton-ensemble the ensemble layout (preprocess -> voice_encoder -> face_decoder), batching on
+- triton-nobatch  the fused layout with max_batch_size=1, max_queue_delay=0 (dynamic batching off)
+- triton-http     the fused layout over HTTP (not in the default set)
 - fastapi         benchmarks/fastapi_baseline.py: FastAPI + uvicorn + ONNX Runtime, a subprocess
 - ort             in process: LocalRuntime (C++ features + ONNX Runtime), no server
 - torch           in process: C++ features + the PyTorch checkpoint, eager
@@ -50,8 +51,8 @@ import numpy as np
 
 RATE = 16000
 FEATURE_ATOL = 1e-4        # unit-norm features: served, ORT and torch agree far closer than this
-DEFAULT_TARGETS = ("triton", "triton-nobatch", "fastapi", "ort", "torch")
-ALL_TARGETS = ("triton", "triton-nobatch", "triton-http", "fastapi", "ort", "torch")
+DEFAULT_TARGETS = ("triton", "triton-ensemble", "triton-nobatch", "fastapi", "ort", "torch")
+ALL_TARGETS = ("triton", "triton-ensemble", "triton-nobatch", "triton-http", "fastapi", "ort", "torch")
 
 
 # ------------------------------------------------------------------------------------------ clips
@@ -372,11 +373,19 @@ def format_level(r: LevelResult) -> str:
         line += f"  (arrived {r.arrived_rps:.2f}/s)"
     if r.dropped:
         line += f"  dropped {r.dropped}"
-    encoder = r.server.get("voice_encoder")
+    name, encoder = batching_model(r.server)
     if encoder:
-        line += (f"  | voice_encoder batch {encoder['avg_batch']:.2f} "
+        line += (f"  | {name} batch {encoder['avg_batch']:.2f} "
                  f"queue {encoder['avg_queue_ms']:.1f} ms compute {encoder['avg_compute_ms']:.1f} ms")
     return line
+
+
+def batching_model(server_stats: dict) -> tuple[str, dict]:
+    """The model whose batches carry the network: voice_encoder (ensemble layout) or speech2face (fused)."""
+    for name in ("voice_encoder", "speech2face"):
+        if server_stats.get(name):
+            return name, server_stats[name]
+    return "", {}
 
 
 # ---------------------------------------------------------------------------------------- outputs
@@ -444,10 +453,10 @@ def plot_results(results: list[LevelResult], path: Path, meta: dict) -> Path | N
 
 
 def summary_table(results: list[LevelResult]) -> str:
-    lines = ["| target | mode | level | req/s | p50 ms | p90 ms | p99 ms | errors | wrong | encoder batch | encoder queue ms |",
+    lines = ["| target | mode | level | req/s | p50 ms | p90 ms | p99 ms | errors | wrong | batch (served model) | queue ms (served model) |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
-        enc = r.server.get("voice_encoder", {})
+        enc = batching_model(r.server)[1]
         batch = f"{enc['avg_batch']:.2f}" if enc.get("avg_batch") is not None and math.isfinite(enc["avg_batch"]) else ""
         queue = f"{enc['avg_queue_ms']:.1f}" if enc.get("avg_queue_ms") is not None and math.isfinite(enc["avg_queue_ms"]) else ""
         lines.append(f"| {r.target} | {r.mode} | {r.level:g} | {r.throughput_rps:.2f} | {r.p50_ms:.1f} | "
@@ -534,14 +543,15 @@ def compare(targets, clips, mode: str, levels, warmup_s: float, window_s: float,
         for name in targets:
             log(f"-- {name}")
             with contextlib.ExitStack() as engine:
-                if name in ("triton", "triton-http", "triton-nobatch"):
+                if name.startswith("triton"):
                     policy = BatchingPolicy(max_batch_size=1, max_queue_delay_us=0) if name == "triton-nobatch" \
                         else BatchingPolicy()
-                    repository = write_cpu_repository(bundle, workdir / f"repo-{name}", policy)
+                    layout = "ensemble" if name == "triton-ensemble" else "fused"
+                    repository = write_cpu_repository(bundle, workdir / f"repo-{name}", policy, layout)
                     server = engine.enter_context(_triton(repository))
                     protocol = "http" if name == "triton-http" else "grpc"
                     url = server.http_url if protocol == "http" else server.grpc_url
-                    target: Target = TritonTarget(name, url, protocol, note=f"{dataclasses.asdict(policy)}")
+                    target: Target = TritonTarget(name, url, protocol, note=f"{layout} layout, {dataclasses.asdict(policy)}")
                 elif name == "fastapi":
                     target = FastAPITarget(name, engine.enter_context(_fastapi(bundle.directory)))
                 elif name == "ort":

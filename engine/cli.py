@@ -130,7 +130,7 @@ def cmd_export(args) -> int:
         print(repository)
         print(read_gpu_summary(repository), file=sys.stderr)
         return 0
-    print(write_cpu_repository(bundle, args.out))
+    print(write_cpu_repository(bundle, args.out, layout=args.layout))
     return 0
 
 
@@ -183,7 +183,7 @@ def cmd_tune(args) -> int:
 
     repository = _repository(args)
     audio, rate = read_audio(args.audio or SAMPLE_VOICE)
-    candidates = tune.candidates(args.instances, args.delays, args.max_batch)
+    candidates = tune.candidates(args.instances, args.delays, args.max_batch, args.threads)
     args.model_control = "explicit"
     server = None if args.url else TritonServer(_server_options(args, repository)).start()
     url = args.url or server.grpc_url
@@ -194,14 +194,14 @@ def cmd_tune(args) -> int:
             tune.configure(control, repository, candidate)
             result = tune.measure(url, candidate, audio, rate, args.concurrency, args.window)
             results.append(result)
-            print(f"{candidate.label():<44} {result.throughput:7.1f} req/s  p50 {result.p50_ms:7.1f} ms  "
+            print(f"{candidate.label():<54} {result.throughput:7.1f} req/s  p50 {result.p50_ms:7.1f} ms  "
                   f"p99 {result.p99_ms:7.1f} ms  errors {result.errors}", flush=True)
     finally:
         if server is not None:
             server.stop()
     print(f"\nfrontier (throughput vs p99 at concurrency {args.concurrency}):")
     for r in sorted(tune.frontier(results), key=lambda r: r.p99_ms):
-        print(f"  {r.candidate.label():<44} {r.throughput:7.1f} req/s  p99 {r.p99_ms:7.1f} ms")
+        print(f"  {r.candidate.label():<54} {r.throughput:7.1f} req/s  p99 {r.p99_ms:7.1f} ms")
     chosen = tune.choose(results, args.p99_budget_ms)
     tune.write_choice(repository, chosen.candidate)
     print(f"\nchosen: {chosen.candidate.label()}; written to {repository}")
@@ -234,6 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
     source = export.add_mutually_exclusive_group()
     source.add_argument("--checkpoint", help="a training checkpoint (needs PyTorch)")
     source.add_argument("--bundle", help="an exported model bundle (default: the built-in model)")
+    export.add_argument("--layout", choices=("fused", "ensemble"), default="fused",
+                        help="cpu target: one fused Python model (fastest), or the three-stage ensemble")
     export.add_argument("--gpu-backend", choices=("tensorrt", "onnxruntime"), default="tensorrt",
                         help="gpu target: TensorRT plans, or ONNX Runtime with the TensorRT accelerator")
     export.add_argument("--build-plans", action=argparse.BooleanOptionalAction, default=None,
@@ -251,6 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     tuning.add_argument("--instances", type=_int_list, default=[1, 2])
     tuning.add_argument("--delays", type=_int_list, default=[0, 2000, 8000], help="max queue delays, us")
     tuning.add_argument("--max-batch", type=_int_list, default=[8, 32])
+    tuning.add_argument("--threads", type=_int_list, default=None,
+                        help="threads per instance (ONNX Runtime and feature kernel); default: as written")
     tuning.add_argument("--p99-budget-ms", type=float, help="pick the fastest candidate within this p99")
     _add_server_options(tuning)
     tuning.set_defaults(run=cmd_tune)

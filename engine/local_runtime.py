@@ -1,4 +1,8 @@
-"""The same pipeline as the served ensemble, in process: FeatureSpec kernels + ONNX Runtime."""
+"""The same pipeline as the served models, in process: FeatureSpec kernels + ONNX Runtime.
+
+The fused `speech2face` Triton model runs this class too, so served and in-process results
+(and their costs) differ only by the serving path.
+"""
 
 from __future__ import annotations
 
@@ -16,17 +20,21 @@ from speech2face.engine.onnx_runner import open_session
 class LocalRuntime:
     def __init__(self, bundle: ModelBundle, intra_op_threads: int = 0):
         self.bundle = bundle
+        self.threads = intra_op_threads
         self.encoder = open_session(bundle.voice_encoder, intra_op_threads)
         self.decoder = open_session(bundle.face_decoder, intra_op_threads)
 
-    def features(self, clips: list[tuple[np.ndarray, int]]) -> np.ndarray:
-        spec = self.bundle.feature_spec
-        return compute_features([validate_audio(a, r, spec) for a, r in clips], spec)
+    def run(self, clips: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Validated clips (mono float32 at the spec's rate) -> (normalised features, uint8 images)."""
+        spectrograms = compute_features(clips, self.bundle.feature_spec, self.threads or None)
+        raw, normalized = self.encoder.run(None, {contract.ONNX_ENCODER_INPUT: spectrograms})
+        images, _landmarks = self.decoder.run(None, {contract.ONNX_DECODER_INPUT: raw})
+        return normalized, images
 
     def infer_batch(self, clips: list[tuple[np.ndarray, int]]) -> list[FaceResult]:
         start = time.perf_counter()
-        raw, normalized = self.encoder.run(None, {contract.ONNX_ENCODER_INPUT: self.features(clips)})
-        images, _landmarks = self.decoder.run(None, {contract.ONNX_DECODER_INPUT: raw})
+        spec = self.bundle.feature_spec
+        normalized, images = self.run([validate_audio(a, r, spec) for a, r in clips])
         latency = time.perf_counter() - start
         return [FaceResult(f, im, latency) for f, im in zip(normalized, images)]
 

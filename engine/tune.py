@@ -1,7 +1,8 @@
 """`s2f tune`: a small Model Analyzer for the cpu target, run against a live server.
 
-For every candidate (instances, max queue delay, max batch size) it reloads the three network
-models and the ensemble with that configuration through Triton's model-control API (the server
+For every candidate (instances, max queue delay, max batch size) it reloads every model of the
+repository (the fused `speech2face` model, or the three stage models and then the ensemble)
+with that configuration through Triton's model-control API (the server
 must run with `--model-control explicit`), drives the ensemble with a closed loop of
 `concurrency` clients for `window_s`, and records throughput and latency percentiles. It prints
 the throughput / p99 frontier and writes the chosen configuration into the repository.
@@ -22,7 +23,16 @@ from tritonclient.grpc import model_config_pb2 as pb
 from speech2face.engine import contract
 from speech2face.engine.client import Speech2FaceClient
 
-NETWORK_MODELS = (contract.PREPROCESS, contract.VOICE_ENCODER, contract.FACE_DECODER)
+STAGE_MODELS = (contract.PREPROCESS, contract.VOICE_ENCODER, contract.FACE_DECODER)
+
+
+def repository_models(repository: Path) -> list[str]:
+    """The repository's models in reload order: stages (ensemble layout) first, `speech2face` last."""
+    return [m for m in (*STAGE_MODELS, contract.ENSEMBLE) if (repository / m / "config.pbtxt").exists()]
+
+
+# The models' thread-count parameters (ONNX Runtime intra-op threads; the feature kernel's threads).
+THREAD_PARAMETERS = ("intra_op_threads", "num_threads")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,9 +40,12 @@ class Candidate:
     instances: int
     max_queue_delay_us: int
     max_batch_size: int
+    threads: int | None = None     # per instance; None keeps the repository's setting
 
     def label(self) -> str:
-        return f"instances={self.instances} delay={self.max_queue_delay_us}us max_batch={self.max_batch_size}"
+        threads = "" if self.threads is None else f" threads={self.threads}"
+        return (f"instances={self.instances}{threads} delay={self.max_queue_delay_us}us "
+                f"max_batch={self.max_batch_size}")
 
 
 @dataclasses.dataclass
@@ -56,12 +69,16 @@ def apply(config: pb.ModelConfig, candidate: Candidate) -> pb.ModelConfig:
         tuned.dynamic_batching.max_queue_delay_microseconds = candidate.max_queue_delay_us
         for group in tuned.instance_group:
             group.count = candidate.instances
+        if candidate.threads is not None:
+            for key in THREAD_PARAMETERS:
+                if key in tuned.parameters:
+                    tuned.parameters[key].string_value = str(candidate.threads)
     return tuned
 
 
 def configure(client, repository: Path, candidate: Candidate) -> None:
-    """Reloads every model with the candidate's settings (networks first, then the ensemble)."""
-    for model in (*NETWORK_MODELS, contract.ENSEMBLE):
+    """Reloads every model with the candidate's settings (stages first, then `speech2face`)."""
+    for model in repository_models(repository):
         config = apply(read_config(repository, model), candidate)
         client.load_model(model, config=json_format.MessageToJson(config, preserving_proto_field_name=True))
 
@@ -111,10 +128,11 @@ def choose(results: list[Measurement], p99_budget_ms: float | None) -> Measureme
 
 
 def write_choice(repository: Path, candidate: Candidate) -> None:
-    for model in (*NETWORK_MODELS, contract.ENSEMBLE):
+    for model in repository_models(repository):
         path = repository / model / "config.pbtxt"
         path.write_text(text_format.MessageToString(apply(read_config(repository, model), candidate)))
 
 
-def candidates(instances: list[int], delays: list[int], batches: list[int]) -> list[Candidate]:
-    return [Candidate(i, d, b) for i, d, b in itertools.product(instances, delays, batches)]
+def candidates(instances: list[int], delays: list[int], batches: list[int],
+               threads: list[int] | None = None) -> list[Candidate]:
+    return [Candidate(i, d, b, t) for i, d, b, t in itertools.product(instances, delays, batches, threads or [None])]

@@ -93,6 +93,16 @@ def face_decoder_config(shapes: ServingShapes, policy: BatchingPolicy) -> pb.Mod
                          {"intra_op_threads": str(policy.intra_op_threads)})
 
 
+def fused_config(shapes: ServingShapes, policy: BatchingPolicy) -> pb.ModelConfig:
+    """The whole pipeline as one Python model named like the ensemble, with the ensemble's contract."""
+    return _python_model(
+        contract.ENSEMBLE,
+        [_input(contract.AUDIO, ragged=True), _input(contract.SAMPLE_RATE)],
+        [contract.face_feature(shapes.feature_dim), contract.face_image(shapes.image_size)], policy,
+        {"intra_op_threads": str(policy.intra_op_threads)},
+    )
+
+
 def ensemble_config(shapes: ServingShapes, policy: BatchingPolicy) -> pb.ModelConfig:
     spectrogram = contract.spectrogram(shapes.feature_spec.shape)
     raw = contract.raw_feature(shapes.feature_dim)

@@ -1,4 +1,12 @@
-"""Writes a Triton model repository from a checkpoint (the `cpu` target)."""
+"""Writes a Triton model repository from a model bundle (the `cpu` target).
+
+Two layouts with one client contract (`speech2face`: AUDIO, SAMPLE_RATE -> FACE_FEATURE,
+FACE_IMAGE):
+- `fused` (default): `speech2face` is one Python model running features, voice encoder and face
+  decoder in one process; one hop per request, the fastest on CPU.
+- `ensemble`: `preprocess`, `voice_encoder` and `face_decoder` Python models chained by the
+  `speech2face` ensemble; each stage can be scaled, reloaded and called on its own.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +21,7 @@ from pathlib import Path
 from google.protobuf import text_format
 
 from speech2face.engine import contract
-from speech2face.engine.bundle import ModelBundle
+from speech2face.engine.bundle import MANIFEST, ModelBundle
 from speech2face.export import model_configs
 from speech2face.export.model_configs import BatchingPolicy, ServingShapes
 
@@ -37,26 +45,44 @@ def _write_model(root: Path, config, files: dict[str, Path]) -> None:
         shutil.copyfile(source, version_dir / target)
 
 
+LAYOUTS = ("fused", "ensemble")
+
+
+def _write_ensemble_layout(staging: Path, bundle: ModelBundle, shapes: ServingShapes, policy: BatchingPolicy) -> None:
+    _write_model(staging, model_configs.preprocess_config(shapes, policy),
+                 {"model.py": MODEL_SOURCES / contract.PREPROCESS / "1" / "model.py"})
+    _write_model(staging, model_configs.voice_encoder_config(shapes, policy),
+                 {"model.py": MODEL_SOURCES / contract.VOICE_ENCODER / "1" / "model.py",
+                  "model.onnx": bundle.voice_encoder})
+    _write_model(staging, model_configs.face_decoder_config(shapes, policy),
+                 {"model.py": MODEL_SOURCES / contract.FACE_DECODER / "1" / "model.py",
+                  "model.onnx": bundle.face_decoder})
+    _write_model(staging, model_configs.ensemble_config(shapes, policy), {})
+
+
+def _write_fused_layout(staging: Path, bundle: ModelBundle, shapes: ServingShapes, policy: BatchingPolicy) -> None:
+    # The version folder is itself a model bundle, which the fused model.py loads.
+    _write_model(staging, model_configs.fused_config(shapes, policy),
+                 {"model.py": MODEL_SOURCES / contract.ENSEMBLE / "1" / "model.py",
+                  bundle.voice_encoder.name: bundle.voice_encoder, bundle.face_decoder.name: bundle.face_decoder})
+    (staging / contract.ENSEMBLE / "1" / MANIFEST).write_text(json.dumps(bundle.manifest(), indent=2) + "\n")
+
+
 def write_cpu_repository(bundle: ModelBundle, out_dir: str | Path,
-                         policy: BatchingPolicy = BatchingPolicy()) -> Path:
-    """Writes all four models, then swaps the finished tree into place (no half-written repo)."""
+                         policy: BatchingPolicy = BatchingPolicy(), layout: str = "fused") -> Path:
+    """Writes the layout's models, then swaps the finished tree into place (no half-written repo)."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown repository layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
     shapes = ServingShapes(bundle.feature_spec, bundle.feature_dim, bundle.image_size)
     voice_encoder_onnx, face_decoder_onnx = bundle.voice_encoder, bundle.face_decoder
     out_dir = Path(out_dir).resolve()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
     try:
-        _write_model(staging, model_configs.preprocess_config(shapes, policy),
-                     {"model.py": MODEL_SOURCES / contract.PREPROCESS / "1" / "model.py"})
-        _write_model(staging, model_configs.voice_encoder_config(shapes, policy),
-                     {"model.py": MODEL_SOURCES / contract.VOICE_ENCODER / "1" / "model.py",
-                      "model.onnx": Path(voice_encoder_onnx)})
-        _write_model(staging, model_configs.face_decoder_config(shapes, policy),
-                     {"model.py": MODEL_SOURCES / contract.FACE_DECODER / "1" / "model.py",
-                      "model.onnx": Path(face_decoder_onnx)})
-        _write_model(staging, model_configs.ensemble_config(shapes, policy), {})
+        (_write_fused_layout if layout == "fused" else _write_ensemble_layout)(staging, bundle, shapes, policy)
         record = {
             "target": "cpu",
+            "layout": layout,
             "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "policy": dataclasses.asdict(policy),
             **bundle.manifest(),

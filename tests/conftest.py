@@ -16,9 +16,18 @@ def bundle():
 
 @pytest.fixture(scope="session")
 def cpu_repository(bundle, tmp_path_factory):
+    """The default cpu repository (fused layout: `speech2face` is one Python model)."""
     from speech2face.export.repository import write_cpu_repository
 
     return write_cpu_repository(bundle, tmp_path_factory.mktemp("repo") / "cpu")
+
+
+@pytest.fixture(scope="session")
+def ensemble_repository(bundle, tmp_path_factory):
+    """The cpu repository's ensemble layout: preprocess -> voice_encoder -> face_decoder."""
+    from speech2face.export.repository import write_cpu_repository
+
+    return write_cpu_repository(bundle, tmp_path_factory.mktemp("repo") / "cpu-ensemble", layout="ensemble")
 
 
 @pytest.fixture(scope="session")
@@ -27,6 +36,19 @@ def triton_server(cpu_repository):
     server = TritonServer(ServerOptions(model_repository=cpu_repository)).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def ensemble_server(ensemble_repository):
+    server = TritonServer(ServerOptions(model_repository=ensemble_repository)).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["fused", "ensemble"])
+def any_layout_server(request):
+    """Each cpu layout's server in turn: both must serve the same contract and answers."""
+    return request.getfixturevalue("triton_server" if request.param == "fused" else "ensemble_server")
 
 
 @pytest.fixture

@@ -185,14 +185,17 @@ def test_async_client_matches_in_process(triton_server, runtime, voice_like, pro
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-def test_statistics_show_queue_and_compute(triton_server, voice_like, protocol):
+@pytest.mark.parametrize("layout, model", [("fused", "speech2face"), ("ensemble", "voice_encoder")])
+def test_statistics_show_queue_and_compute(request, voice_like, protocol, layout, model):
+    server = request.getfixturevalue("triton_server" if layout == "fused" else "ensemble_server")
     audio, rate = voice_like
-    with Speech2FaceClient(_url(triton_server, protocol), protocol) as client:
+    with Speech2FaceClient(_url(server, protocol), protocol) as client:
         before = client.statistics()
         client.infer_batch([(audio, rate)] * 4, max_in_flight=4)
         after = client.statistics()
-    assert {"speech2face", "preprocess", "voice_encoder", "face_decoder"} <= set(after)
-    encoder = after["voice_encoder"].delta(before["voice_encoder"])
+    expected = {"speech2face"} if layout == "fused" else {"speech2face", "preprocess", "voice_encoder", "face_decoder"}
+    assert set(after) == expected
+    encoder = after[model].delta(before[model])
     assert encoder.success_count == 4
     assert 1 <= encoder.avg_batch_size <= 4
     assert encoder.avg_compute_ms > 0 and encoder.avg_queue_ms >= 0

@@ -21,6 +21,8 @@ from speech2face.engine.client import (InferenceError, InvalidInput, ModelContro
                                        RetryPolicy, ServerUnavailable, Speech2FaceClient, classify_error)
 from speech2face.engine.local_runtime import LocalRuntime
 from speech2face.engine.server import ServerError, ServerOptions, TritonServer, supported_flags
+from speech2face.engine.tune import repository_models
+from speech2face.export.repository import write_cpu_repository
 
 FEATURE_ATOL = 1e-4
 PROTOCOLS = ["grpc", "http"]
@@ -158,10 +160,10 @@ def test_garbage_file_never_reaches_the_server(triton_server, tmp_path, voice_li
     garbage = tmp_path / "voice.ogg"
     garbage.write_bytes(bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8)))
     with Speech2FaceClient(triton_server.grpc_url) as client:
-        before = client.statistics(contract.PREPROCESS)[contract.PREPROCESS]
+        before = client.statistics(contract.ENSEMBLE)[contract.ENSEMBLE]
         with pytest.raises(InvalidInput, match="voice.ogg: not a readable audio file"):
             client.infer(garbage)
-        after = client.statistics(contract.PREPROCESS)[contract.PREPROCESS]
+        after = client.statistics(contract.ENSEMBLE)[contract.ENSEMBLE]
     assert after.delta(before).success_count + after.delta(before).fail_count == 0
     _assert_still_correct(triton_server.grpc_url, "grpc", voice_like_module, reference)
 
@@ -227,11 +229,14 @@ def test_request_size_limit(triton_server, cpu_repository, voice_like_module):
 
 
 # ------------------------------------------------------------------------- a server of our own
-@pytest.fixture(scope="module")
-def explicit_server(cpu_repository):
-    """Model control on (all models loaded at start), verbose logging: for reloads and the log check."""
-    server = TritonServer(ServerOptions(model_repository=cpu_repository, model_control="explicit",
+@pytest.fixture(scope="module", params=["fused", "ensemble"])
+def explicit_server(request, bundle, tmp_path_factory):
+    """Model control on (all models loaded at start), verbose logging: for reloads and the log check.
+    A repository of its own per layout, since the reload test touches its configs."""
+    repository = write_cpu_repository(bundle, tmp_path_factory.mktemp("explicit") / "repo", layout=request.param)
+    server = TritonServer(ServerOptions(model_repository=repository, model_control="explicit",
                                         log_verbose=1)).start()
+    server.repository = repository
     yield server
     server.stop()
 
@@ -250,7 +255,7 @@ def _load(url: str, clip, reference, stop: threading.Event, results: dict, proto
 
 
 @pytest.mark.timeout(180)
-def test_reload_under_load_loses_no_request(explicit_server, cpu_repository, voice_like_module, reference):
+def test_reload_under_load_loses_no_request(explicit_server, voice_like_module, reference):
     stop, results = threading.Event(), {}
     workers = [threading.Thread(target=_load, args=(_url(explicit_server, protocol), voice_like_module, reference,
                                                     stop, results, protocol))
@@ -260,9 +265,9 @@ def test_reload_under_load_loses_no_request(explicit_server, cpu_repository, voi
     try:
         time.sleep(1.0)
         with Speech2FaceClient(explicit_server.grpc_url) as control:
-            for name in (contract.VOICE_ENCODER, contract.FACE_DECODER, contract.ENSEMBLE):
+            for name in repository_models(explicit_server.repository):
                 # Touching the config makes Triton really reload (an unchanged model is skipped).
-                config = cpu_repository / name / "config.pbtxt"
+                config = explicit_server.repository / name / "config.pbtxt"
                 config.write_text(config.read_text())
                 served_before = results.get("ok", 0)
                 control.load_model(name)
@@ -278,7 +283,7 @@ def test_reload_under_load_loses_no_request(explicit_server, cpu_repository, voi
     assert not errors and results.get("wrong", 0) == 0, [str(e) for e in errors[:3]]
     assert results.get("ok", 0) >= 9
     log = explicit_server.log_path.read_text(errors="replace")
-    for name in (contract.VOICE_ENCODER, contract.FACE_DECODER):   # the reload really happened
+    for name in repository_models(explicit_server.repository):   # the reloads really happened
         assert len(re.findall(rf"successfully loaded '{name}'", log)) >= 2, name
 
 

@@ -10,7 +10,8 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as pb
 
 from speech2face.engine import contract
-from speech2face.engine.tune import Candidate, Measurement, frontier
+from speech2face.engine.tune import (THREAD_PARAMETERS, Candidate, Measurement, apply, frontier, read_config,
+                                     repository_models)
 
 
 def test_frontier_keeps_only_undominated_candidates():
@@ -31,6 +32,23 @@ def test_tune_sweeps_a_live_server_and_writes_the_choice(cpu_repository, tmp_pat
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.count("req/s") >= 3  # two measurements and at least one frontier row
     assert "chosen: instances=1" in result.stdout
-    config = text_format.Parse((repository / contract.VOICE_ENCODER / "config.pbtxt").read_text(), pb.ModelConfig())
+    config = text_format.Parse((repository / contract.ENSEMBLE / "config.pbtxt").read_text(), pb.ModelConfig())
     assert config.max_batch_size == 4
     assert config.dynamic_batching.max_queue_delay_microseconds in (0, 4000)
+
+
+def test_apply_sets_instances_batching_and_threads_of_python_models(cpu_repository, ensemble_repository):
+    candidate = Candidate(instances=2, max_queue_delay_us=500, max_batch_size=4, threads=1)
+    for repository in (cpu_repository, ensemble_repository):
+        for model in repository_models(repository):
+            tuned = apply(read_config(repository, model), candidate)
+            assert tuned.max_batch_size == 4
+            if tuned.platform == "ensemble":
+                continue
+            assert [g.count for g in tuned.instance_group] == [2]
+            assert tuned.dynamic_batching.max_queue_delay_microseconds == 500
+            threads = [tuned.parameters[k].string_value for k in THREAD_PARAMETERS if k in tuned.parameters]
+            assert threads and set(threads) == {"1"}, model
+    # None keeps what the repository says
+    kept = apply(read_config(cpu_repository, contract.ENSEMBLE), Candidate(1, 0, 8))
+    assert kept.parameters["intra_op_threads"].string_value == "2"

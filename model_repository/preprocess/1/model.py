@@ -2,12 +2,12 @@
 
 import json
 
-import numpy as np
 import triton_python_backend_utils as pb_utils
 
 from speech2face.engine import contract
 from speech2face.engine.feature_spec import FeatureSpec
-from speech2face.engine.features import AudioError, compute_features, validate_audio
+from speech2face.engine.features import compute_features
+from speech2face.engine.request_batch import gather_clips
 
 
 class TritonPythonModel:
@@ -16,31 +16,15 @@ class TritonPythonModel:
         self.spec = FeatureSpec.from_json(parameters["feature_spec"]["string_value"])
         self.num_threads = int(parameters["num_threads"]["string_value"])
 
-    def _clips(self, request):
-        audio = pb_utils.get_input_tensor_by_name(request, contract.AUDIO.name).as_numpy()
-        rates = pb_utils.get_input_tensor_by_name(request, contract.SAMPLE_RATE.name).as_numpy()
-        if audio.ndim != 2:
-            raise AudioError(f"AUDIO must be (batch, samples), got shape {audio.shape}")
-        if rates.shape != (audio.shape[0], 1):
-            raise AudioError(f"SAMPLE_RATE must be (batch, 1), got shape {rates.shape}")
-        return [validate_audio(row, int(rate), self.spec) for row, rate in zip(audio, rates[:, 0])]
-
     def execute(self, requests):
+        batch = gather_clips(((pb_utils.get_input_tensor_by_name(r, contract.AUDIO.name).as_numpy(),
+                               pb_utils.get_input_tensor_by_name(r, contract.SAMPLE_RATE.name).as_numpy())
+                              for r in requests), self.spec)
         responses = [None] * len(requests)
-        clips, owners = [], []
-        for i, request in enumerate(requests):
-            try:
-                request_clips = self._clips(request)
-            except AudioError as error:
-                refusal = pb_utils.TritonError(str(error), pb_utils.TritonError.INVALID_ARG)
-                responses[i] = pb_utils.InferenceResponse(error=refusal)
-                continue
-            clips += request_clips
-            owners += [i] * len(request_clips)
-        if clips:
-            features = compute_features(clips, self.spec, self.num_threads)
-            owners = np.asarray(owners)
-            for i in np.unique(owners):
-                tensor = pb_utils.Tensor(contract.SPECTROGRAM_NAME, features[owners == i])
-                responses[i] = pb_utils.InferenceResponse([tensor])
+        for i, message in batch.refusals.items():
+            responses[i] = pb_utils.InferenceResponse(error=pb_utils.TritonError(message, pb_utils.TritonError.INVALID_ARG))
+        if batch.clips:
+            features = compute_features(batch.clips, self.spec, self.num_threads)
+            for i, mask in batch.requests_served():
+                responses[i] = pb_utils.InferenceResponse([pb_utils.Tensor(contract.SPECTROGRAM_NAME, features[mask])])
         return responses
