@@ -1,6 +1,6 @@
 """`s2f bench`: the load generator (benchmarks/loadgen.py) from the command line.
 
-    s2f bench                                    # compare triton, triton-nobatch, fastapi, ort, torch
+    s2f bench                                    # compare the triton layouts, fastapi, ort and torch
     s2f bench --url 127.0.0.1:8001 --levels 1,8  # one running server
     s2f bench --mode poisson --levels 2,4,8      # open-loop Poisson arrivals at these rates
 

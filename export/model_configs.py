@@ -23,7 +23,10 @@ class ServingShapes:
 @dataclasses.dataclass(frozen=True)
 class BatchingPolicy:
     max_batch_size: int = 32
-    max_queue_delay_us: int = 2000
+    # On CPU an instance runs one batch at a time, so requests that arrive meanwhile queue and are
+    # batched anyway; waiting for more only adds latency. Measured on 2 cores, fused layout:
+    # c=1 p50 12.1 ms at 0 us vs 14.6 ms at 2000 us, the same 81 req/s at c=8. `s2f tune` sweeps it.
+    max_queue_delay_us: int = 0
     instances: int = 1
     intra_op_threads: int = 2
 
