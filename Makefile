@@ -39,4 +39,5 @@ soak: $(STAMP)
 
 bench-load: $(STAMP)
 	$(PY) -m speech2face.engine.cli bench --out benchmarks/results/load
+	$(PY) benchmarks/overhead.py --out benchmarks/results/load
 	$(PY) -m pytest benchmarks/test_inprocess_bench.py --benchmark-only --benchmark-json=benchmarks/results/inprocess.json
