@@ -86,11 +86,13 @@ def test_preprocess_falls_back_to_python_for_complex_powerlaw(gpu_repository, bu
     assert writer is None and "complex" in reason
 
 
-def test_gpu_ensemble_equals_cpu_ensemble(gpu_repository, cpu_repository):
+def test_gpu_ensemble_equals_cpu_ensemble(gpu_repository, ensemble_repository, cpu_repository):
     gpu = _config(gpu_repository, contract.ENSEMBLE)
-    cpu = _config(cpu_repository, contract.ENSEMBLE)
-    assert _io(gpu.input) == _io(cpu.input)
-    assert _io(gpu.output) == _io(cpu.output)
+    cpu = _config(ensemble_repository, contract.ENSEMBLE)
+    fused = _config(cpu_repository, contract.ENSEMBLE)
+    for config in (cpu, fused):          # one client contract, whatever the target or layout
+        assert _io(gpu.input) == _io(config.input)
+        assert _io(gpu.output) == _io(config.output)
     assert gpu.ensemble_scheduling == cpu.ensemble_scheduling
     # And every step's tensors are the composing models' own names.
     for step in gpu.ensemble_scheduling.step:
@@ -99,9 +101,9 @@ def test_gpu_ensemble_equals_cpu_ensemble(gpu_repository, cpu_repository):
         assert set(step.output_map) <= {o.name for o in model.output}
 
 
-def test_cpu_and_gpu_network_configs_share_the_contract(gpu_repository, cpu_repository):
+def test_cpu_and_gpu_network_configs_share_the_contract(gpu_repository, ensemble_repository):
     for name in NETWORKS:
-        gpu, cpu = _config(gpu_repository, name), _config(cpu_repository, name)
+        gpu, cpu = _config(gpu_repository, name), _config(ensemble_repository, name)
         assert _io(gpu.input) == _io(cpu.input)
         assert _io(gpu.output) == _io(cpu.output)
 
