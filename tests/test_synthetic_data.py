@@ -181,8 +181,8 @@ def test_voice_linked_traits_follow_the_voice_within_gender_and_age(many_identit
     for a in (1, 2):   # young faces are barely grey, so the within-bucket cue shows from middle age on
         cell = age == a
         older_voice = -(pitch_z + rate_z)[cell]
-        assert _corr(older_voice, [i.face.grey for i, c in zip(people, cell) if c]) > 0.8, a
-        assert _corr(older_voice, [i.face.sag for i, c in zip(people, cell) if c]) > 0.8, a
+        assert _corr(older_voice, [i.face.grey for i, c in zip(people, cell) if c]) > 0.7, a
+        assert _corr(older_voice, [i.face.sag for i, c in zip(people, cell) if c]) > 0.7, a
     # ...and these links do not leak into the latents: the marginals stay centred on their cells
     for trait in ("fringe", "eye_spacing"):
         values = np.array([getattr(i.face, trait) for i in people])

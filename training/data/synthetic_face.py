@@ -12,7 +12,6 @@ the right, y downwards, and one unit is the image size at scale 1. The face cent
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -106,6 +105,7 @@ class VoiceLinks:
     pitch: float = 0.0
     rate: float = 0.0
     pitch_range: float = 0.0
+    maturity: float = 0.5     # where the identity sits inside its age bucket, [0, 1)
 
 
 def draw_face_params(gender: int, age: int, links: VoiceLinks, rng: np.random.Generator) -> FaceParams:
@@ -118,13 +118,10 @@ def draw_face_params(gender: int, age: int, links: VoiceLinks, rng: np.random.Ge
     grey_range = ((0.0, 0.06), (0.45, 0.6), (0.85, 1.0))[age]
     wrinkle_range = ((0.0, 0.0), (0.35, 0.5), (0.6, 0.8))[age]
     sag_range = ((0.0, 0.2), (0.3, 0.6), (0.7, 1.0))[age]
-    # Where the face sits inside its age bucket follows the voice: lower and slower voices (for
-    # the bucket) look older. The normal CDF of their mean z-score is uniform on [0, 1], so each
-    # age cue keeps the uniform spread within its bucket that rules v2 drew at random.
-    maturity = 0.5 * (1.0 + math.erf(-(links.pitch + links.rate) / 2.0))
-
+    # The age cues sit where the identity's maturity puts them inside the bucket's range (the
+    # voice's pitch and rate follow the same maturity); uniform within the bucket, as in rules v2.
     def within(bounds: tuple[float, float]) -> float:
-        return bounds[0] + (bounds[1] - bounds[0]) * float(np.clip(maturity + n(0, 0.08), 0.0, 1.0))
+        return bounds[0] + (bounds[1] - bounds[0]) * float(np.clip(links.maturity + n(0, 0.05), 0.0, 1.0))
 
     grey = within(grey_range)
     base_hair = HAIR_PALETTE[rng.integers(len(HAIR_PALETTE))] + rng.uniform(-6, 6, size=3)
