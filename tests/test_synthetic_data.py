@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from speech2face.training.data.synthetic import (LANDMARK_NAMES, SAMPLE_RATE, SyntheticPairs, draw_identity,
+from speech2face.training.data.synthetic import (AGE_PITCH, AGE_RATE, LANDMARK_NAMES, PITCH_SD, RATE_SD, SAMPLE_RATE,
+                                                 SyntheticPairs, draw_identity,
                                                  estimate_f0, estimate_face_traits, generate_corpus, read_manifest,
                                                  render_face, split_identities)
+from speech2face.training.data.synthetic_voice import ACCENTS, VARIANTS
 
 N_IDENTITIES = 60
 CLIPS = 2
@@ -158,6 +160,33 @@ def test_noise_traits_are_independent_of_gender_and_age(many_identities):
     assert abs(_corr([i.face.grey for i in many_identities], gender)) < 0.15
     assert _corr([i.voice.rate for i in many_identities], age) < -0.8
     assert _corr([i.voice.variant.startswith("f") for i in many_identities], gender) == pytest.approx(1.0)
+
+
+
+def test_voice_linked_traits_follow_the_voice_within_gender_and_age(many_identities):
+    """Rules v3: beyond gender and age, the voice's own codes set traits that vary inside each
+    gender/age cell, so that retrieval from a voice can rise above the cell level."""
+    people = many_identities
+    variant = np.array([VARIANTS[i.gender].index(i.voice.variant) / (len(VARIANTS[i.gender]) - 1) for i in people])
+    accent = np.array([ACCENTS.index(i.voice.accent) for i in people], float)
+    pitch_z = np.array([(i.voice.pitch - AGE_PITCH[i.age]) / PITCH_SD for i in people])
+    rate_z = np.array([(i.voice.rate - AGE_RATE[i.age]) / RATE_SD for i in people])
+    gender = np.array([i.gender for i in people])
+    age = np.array([i.age for i in people])
+    for g in (0, 1):
+        cell = gender == g
+        assert _corr(variant[cell], [i.face.hair_length for i, c in zip(people, cell) if c]) > 0.8, g
+    assert _corr(accent, [i.face.fringe for i in people]) > 0.8
+    assert _corr(accent, [i.face.eye_spacing for i in people]) > 0.8
+    for a in (1, 2):   # young faces are barely grey, so the within-bucket cue shows from middle age on
+        cell = age == a
+        older_voice = -(pitch_z + rate_z)[cell]
+        assert _corr(older_voice, [i.face.grey for i, c in zip(people, cell) if c]) > 0.7, a
+        assert _corr(older_voice, [i.face.sag for i, c in zip(people, cell) if c]) > 0.7, a
+    # ...and these links do not leak into the latents: the marginals stay centred on their cells
+    for trait in ("fringe", "eye_spacing"):
+        values = np.array([getattr(i.face, trait) for i in people])
+        assert abs(_corr(values, gender)) < 0.15 and abs(_corr(values, age)) < 0.15, trait
 
 
 def test_landmarks_follow_the_drawing(many_identities):

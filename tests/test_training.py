@@ -66,3 +66,26 @@ def test_ddp_two_cpu_processes_agree_and_learn(tmp_path):
         assert torch.equal(rank0[key], rank1[key]), f"ranks diverged on {key}"
     # The toy target is y = x . [0..7] + 1: the weights approach it.
     assert torch.allclose(rank0["weight"][0], torch.arange(8.0), atol=0.5)
+
+
+def test_face_encoder_augmentation_repaints_only_the_nuisance_pixels():
+    import numpy as np
+
+    from speech2face.training.stage_data import AugmentedFaces, colour_masks, to_image_tensor
+
+    faces = np.zeros((2, 16, 16, 3), np.uint8)
+    faces[:] = (200, 30, 30)                      # background
+    faces[:, 4:12, 4:12] = (90, 160, 90)          # the "face"
+    masks = colour_masks(faces, np.array([[(198, 33, 31)], [(10, 10, 10)]], np.float64), tolerance=8)
+    assert masks[0].sum() == 16 * 16 - 64 and not masks[0, 4:12, 4:12].any()
+    assert not masks[1].any()                     # no pixel near that colour: nothing to repaint
+    data = AugmentedFaces(to_image_tensor(faces, 16), max_shift=0, nuisance_masks=masks)
+    painted = []
+    for _ in range(6):
+        image = data[0]["image"]
+        background = image[:, masks[0]]
+        assert background.std(dim=1).max() < 1e-6  # one paint colour per sample ...
+        face = image[:, 4:12, 4:12].reshape(3, -1)
+        assert face.std(dim=1).max() < 1e-6         # ... and the face region left whole
+        painted.append(background[:, 0])
+    assert torch.stack(painted).std(dim=0).max() > 0.05   # a new colour every sample

@@ -40,12 +40,16 @@ def to_image_tensor(faces: np.ndarray, size: int) -> torch.Tensor:
 class AugmentedFaces(Dataset):
     """Face-encoder stage: each identity's face under small shifts and colour changes, labelled by
     identity (and by its known attributes, when given). Swapping and scaling colour channels keeps
-    the encoder from identifying faces by background or clothes colour alone."""
+    the encoder from identifying faces by colour alone; where `nuisance_masks` (N, H, W) mark the
+    pixels that are not the face (background, clothes), they are repainted a random colour in
+    every sample, so that, like a face-recognition network trained on face crops, the encoder
+    learns nothing from them."""
 
     def __init__(self, images: torch.Tensor, attributes: torch.Tensor | None = None, max_shift: int = 4,
-                 seed: int = 0):
+                 seed: int = 0, nuisance_masks: torch.Tensor | None = None):
         self.images = images
         self.attributes = attributes
+        self.nuisance_masks = nuisance_masks
         self.max_shift = max_shift
         self.generator = np.random.default_rng(seed)
 
@@ -54,6 +58,9 @@ class AugmentedFaces(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         image = self.images[index]
+        if self.nuisance_masks is not None:
+            paint = torch.from_numpy(self.generator.uniform(0, 1, size=(3, 1, 1))).float()
+            image = torch.where(self.nuisance_masks[index], paint, image)
         dx, dy = self.generator.integers(-self.max_shift, self.max_shift + 1, size=2)
         image = torch.roll(image, shifts=(int(dy), int(dx)), dims=(1, 2))
         image = image[torch.from_numpy(self.generator.permutation(3))]
@@ -62,6 +69,13 @@ class AugmentedFaces(Dataset):
         if self.attributes is not None:
             item["attributes"] = self.attributes[index]
         return item
+
+
+def colour_masks(faces: np.ndarray, colours: np.ndarray, tolerance: float = 24.0) -> torch.Tensor:
+    """(N, H, W) masks of the pixels within `tolerance` RGB units of each face's given colours
+    (`colours` (N, C, 3), e.g. its background and clothes), for AugmentedFaces' repainting."""
+    distance = np.linalg.norm(faces[:, None].astype(np.float32) - colours[:, :, None, None, :], axis=-1)
+    return torch.from_numpy((distance <= tolerance).any(axis=1))
 
 
 class DecoderTargets(Dataset):

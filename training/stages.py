@@ -19,7 +19,7 @@ from speech2face.training.stage_data import AugmentedFaces, DecoderTargets, Voic
 
 def train_face_encoder(images: torch.Tensor, feature_dim: int, fit_config: FitConfig, out_dir: Path,
                        device: torch.device, attributes: torch.Tensor | None = None,
-                       attribute_weight: float = 1.0) -> SmallFaceEncoder:
+                       attribute_weight: float = 1.0, nuisance_masks: torch.Tensor | None = None) -> SmallFaceEncoder:
     """Instance discrimination (every identity's face is its own class, under augmentation), plus,
     where the data knows them, regression of standardised face attributes from the feature."""
     n_attributes = 0 if attributes is None else attributes.shape[1]
@@ -37,7 +37,7 @@ def train_face_encoder(images: torch.Tensor, feature_dim: int, fit_config: FitCo
             total = total + attribute_weight * terms["attribute_mse"]
         return {"total": total, **terms}
 
-    dataset = AugmentedFaces(images, attributes, seed=fit_config.seed)
+    dataset = AugmentedFaces(images, attributes, seed=fit_config.seed, nuisance_masks=nuisance_masks)
     return freeze(fit("face_encoder", model, dataset, loss, fit_config, out_dir, device))
 
 

@@ -13,6 +13,7 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from speech2face.engine.feature_spec import FeatureSpec
@@ -21,7 +22,7 @@ from speech2face.training.checkpoint import Checkpoint, save_checkpoint
 from speech2face.training.fit import FitConfig
 from speech2face.training.losses import LossWeights
 from speech2face.training import stages
-from speech2face.training.stage_data import VoiceToFace, faces_by_identity, to_image_tensor
+from speech2face.training.stage_data import VoiceToFace, colour_masks, faces_by_identity, to_image_tensor
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +62,12 @@ def _face_attributes(pairs, ids: list[int]) -> torch.Tensor:
     return (values - values.mean(0)) / values.std(0).clamp_min(1e-6)
 
 
+def _nuisance_masks(pairs, ids: list[int], faces) -> torch.Tensor:
+    """Background and clothes pixels of each face, from the colours the generator drew them in."""
+    colours = np.array([[pairs.record(i)["face"]["background"], pairs.record(i)["face"]["clothes"]] for i in ids])
+    return colour_masks(faces, colours)
+
+
 def train(data_dir: Path, out_dir: Path, work_dir: Path, recipe: DefaultRecipe, workers: int = 2) -> Path:
     device = distributed.setup()
     started = time.time()
@@ -72,7 +79,8 @@ def train(data_dir: Path, out_dir: Path, work_dir: Path, recipe: DefaultRecipe, 
     face_images = to_image_tensor(faces, faces.shape[1])
     face_encoder = stages.train_face_encoder(face_images, recipe.feature_dim,
                                              FitConfig(epochs=recipe.face_epochs, batch_size=64, seed=recipe.seed),
-                                             work_dir, device, attributes=_face_attributes(train_pairs, ids)).cpu()
+                                             work_dir, device, attributes=_face_attributes(train_pairs, ids),
+                                             nuisance_masks=_nuisance_masks(train_pairs, ids, faces)).cpu()
     face_features = stages.encode_faces(face_encoder, face_images)
 
     decoder = stages.train_face_decoder(face_features, to_image_tensor(faces, decoder_config.image_size),
@@ -129,10 +137,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--voice-epochs", type=int, default=DefaultRecipe.voice_epochs)
     parser.add_argument("--face-epochs", type=int, default=DefaultRecipe.face_epochs)
     parser.add_argument("--decoder-epochs", type=int, default=DefaultRecipe.decoder_epochs)
+    parser.add_argument("--voice-preset", default=DefaultRecipe.voice_preset, help="voice encoder preset")
+    parser.add_argument("--voice-crop-frames", type=int, default=DefaultRecipe.voice_crop_frames,
+                        help="spectrogram frames per voice training window (100 per second)")
     parser.add_argument("--workers", type=int, default=2, help="processes generating the corpus")
     args = parser.parse_args(argv)
     recipe = DefaultRecipe(identities=args.identities, voice_epochs=args.voice_epochs,
-                           face_epochs=args.face_epochs, decoder_epochs=args.decoder_epochs)
+                           face_epochs=args.face_epochs, decoder_epochs=args.decoder_epochs,
+                           voice_preset=args.voice_preset, voice_crop_frames=args.voice_crop_frames)
     train(args.data, args.out, args.work, recipe, args.workers)
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from speech2face.training.data.synthetic_face import (IMAGE_SIZE, LANDMARK_NAMES, N_LANDMARKS, FaceParams,
-                                                     draw_face_params, estimate_face_traits, face_measurements,
+                                                     VoiceLinks, draw_face_params, estimate_face_traits, face_measurements,
                                                      render_face)
 from speech2face.training.data.synthetic_voice import (ACCENTS, SAMPLE_RATE, SENTENCES, VARIANTS, VoiceParams,
                                                       estimate_f0, synthesize_clip)
@@ -42,7 +42,7 @@ __all__ = ["generate_corpus", "SyntheticPairs", "estimate_face_traits", "face_me
            "GENDERS", "AGES", "LANDMARK_NAMES", "SAMPLE_RATE"]
 
 FORMAT_VERSION = 1
-RULES_VERSION = 2
+RULES_VERSION = 3
 CHUNK_SIZE = 40           # identities per fresh worker process (fixed: it is part of the determinism)
 GENDERS = ("male", "female")
 AGES = ("young", "middle", "old")
@@ -51,7 +51,11 @@ AGES = ("young", "middle", "old")
 AGE_PITCH = (62.0, 48.0, 34.0)
 AGE_RANGE = (62.0, 48.0, 34.0)
 AGE_RATE = (195.0, 170.0, 145.0)
-PITCH_SD, RATE_SD = 7.0, 8.0   # within-age spread; its z-scores drive face length and jaw width
+PITCH_SD, RANGE_SD, RATE_SD = 7.0, 8.0, 8.0   # within-age spreads; their z-scores drive face geometry
+# Within a bucket, pitch and rate fall by one bucket step as maturity goes 0 -> 1, plus noise; the
+# two parts add up to about the within-bucket spreads above.
+AGE_STEP_PITCH, AGE_STEP_RATE = 14.0, 25.0
+NOISE_SD_PITCH, NOISE_SD_RATE = 5.0, 4.0
 
 _FILES = ("faces.npy", "landmarks.npy", "audio.pcm", "clip_offsets.npy", "meta.jsonl")
 
@@ -70,24 +74,31 @@ def draw_identity(seed: int, index: int) -> Identity:
     """An identity's latents and parameters, from its own random streams (independent of the others)."""
     latent = np.random.default_rng([seed, index, 0])
     gender, age = int(latent.integers(2)), int(latent.integers(3))
+    # Age is continuous: `maturity` in [0, 1) places the identity inside its bucket. The voice's
+    # means slide with it (a smooth, monotone cue), and so do the face's age cues.
+    maturity = float(latent.uniform())
+    slide = maturity - 0.5
     v = np.random.default_rng([seed, index, 1])
     variants = VARIANTS[gender]
     variant = int(v.integers(len(variants)))
+    accent = int(v.integers(len(ACCENTS)))
     voice = VoiceParams(
-        accent=str(ACCENTS[v.integers(len(ACCENTS))]),
+        accent=ACCENTS[accent],
         variant=variants[variant],
-        pitch=int(np.clip(round(v.normal(AGE_PITCH[age], PITCH_SD)), 0, 100)),
-        pitch_range=int(np.clip(round(v.normal(AGE_RANGE[age], 8)), 0, 100)),
-        rate=int(np.clip(round(v.normal(AGE_RATE[age], RATE_SD)), 100, 260)),
+        pitch=int(np.clip(round(v.normal(AGE_PITCH[age] - AGE_STEP_PITCH * slide, NOISE_SD_PITCH)), 0, 100)),
+        pitch_range=int(np.clip(round(v.normal(AGE_RANGE[age], RANGE_SD)), 0, 100)),
+        rate=int(np.clip(round(v.normal(AGE_RATE[age] - AGE_STEP_RATE * slide, NOISE_SD_RATE)), 100, 260)),
         word_gap=int(v.integers(0, 2)),
         snr_db=float(v.uniform(20, 40)),
         peak=float(v.uniform(0.3, 0.9)),
     )
     sentence_order = tuple(int(k) for k in v.permutation(len(SENTENCES)))
-    variant_position = 2.0 * variant / (len(variants) - 1) - 1.0
-    pitch_z = (voice.pitch - AGE_PITCH[age]) / PITCH_SD
-    rate_z = (voice.rate - AGE_RATE[age]) / RATE_SD
-    face = draw_face_params(gender, age, variant_position, np.random.default_rng([seed, index, 2]), pitch_z, rate_z)
+    links = VoiceLinks(variant=2.0 * variant / (len(variants) - 1) - 1.0,
+                       accent=2.0 * accent / (len(ACCENTS) - 1) - 1.0,
+                       pitch=(voice.pitch - AGE_PITCH[age]) / PITCH_SD,
+                       rate=(voice.rate - AGE_RATE[age]) / RATE_SD,
+                       pitch_range=(voice.pitch_range - AGE_RANGE[age]) / RANGE_SD, maturity=maturity)
+    face = draw_face_params(gender, age, links, np.random.default_rng([seed, index, 2]))
     return Identity(index, gender, age, voice, face, sentence_order)
 
 

@@ -95,18 +95,35 @@ def _far_colour(rng: np.random.Generator, avoid: list[np.ndarray], distance: flo
     return np.where(np.mean(avoid) > 128, 30.0, 230.0) * np.ones(3)
 
 
-def draw_face_params(gender: int, age: int, variant_position: float, rng: np.random.Generator,
-                     pitch_z: float = 0.0, rate_z: float = 0.0) -> FaceParams:
+@dataclasses.dataclass(frozen=True)
+class VoiceLinks:
+    """The voice's identity-level codes that face traits follow, each in about [-2.5, 2.5]:
+    `variant` and `accent` are the eSpeak variant's and accent's positions in their lists, scaled
+    to [-1, 1]; `pitch`, `rate` and `pitch_range` are z-scores within the age bucket."""
+    variant: float = 0.0
+    accent: float = 0.0
+    pitch: float = 0.0
+    rate: float = 0.0
+    pitch_range: float = 0.0
+    maturity: float = 0.5     # where the identity sits inside its age bucket, [0, 1)
+
+
+def draw_face_params(gender: int, age: int, links: VoiceLinks, rng: np.random.Generator) -> FaceParams:
     """Face parameters for an identity: `gender` (0 male, 1 female) and `age` (0..2) set the typed
-    traits; `variant_position` in [-1, 1] (where the voice variant sits in its gender's list) nudges
-    the nose width; `pitch_z` and `rate_z` (the voice's pitch and rate, standardised within its age
-    bucket) shorten the face and narrow the jaw; everything else is drawn independently from `rng`."""
+    traits; `links` (the voice's own codes) set the linked traits: variant -> hair cut and nose
+    width, accent -> hairline and eye spacing, pitch -> face length, rate -> jaw width, pitch range
+    -> mouth width. Everything else is drawn independently from `rng`."""
     male = gender == 0
     n = rng.normal
     grey_range = ((0.0, 0.06), (0.45, 0.6), (0.85, 1.0))[age]
     wrinkle_range = ((0.0, 0.0), (0.35, 0.5), (0.6, 0.8))[age]
     sag_range = ((0.0, 0.2), (0.3, 0.6), (0.7, 1.0))[age]
-    grey = rng.uniform(*grey_range)
+    # The age cues sit where the identity's maturity puts them inside the bucket's range (the
+    # voice's pitch and rate follow the same maturity); uniform within the bucket, as in rules v2.
+    def within(bounds: tuple[float, float]) -> float:
+        return bounds[0] + (bounds[1] - bounds[0]) * float(np.clip(links.maturity + n(0, 0.05), 0.0, 1.0))
+
+    grey = within(grey_range)
     base_hair = HAIR_PALETTE[rng.integers(len(HAIR_PALETTE))] + rng.uniform(-6, 6, size=3)
     hair = np.clip((1 - grey) * base_hair + grey * SILVER, 0, 255)
     skin = np.clip(skin_colour(rng.uniform(0, 1)) * rng.uniform(0.96, 1.04, size=3), 0, 255)
@@ -114,23 +131,25 @@ def draw_face_params(gender: int, age: int, variant_position: float, rng: np.ran
     clothes = rng.uniform(20, 235, size=3)
     background = _far_colour(rng, [hair, skin, clothes], 70.0)
     return FaceParams(
-        jaw_ratio=float((n(0.84, 0.02) if male else n(0.70, 0.02)) - 0.025 * np.clip(rate_z, -2.5, 2.5)),
-        face_length=float((n(1.06, 0.015) if male else n(0.96, 0.015)) - 0.025 * np.clip(pitch_z, -2.5, 2.5)),
+        jaw_ratio=float((n(0.84, 0.015) if male else n(0.70, 0.015)) - 0.035 * np.clip(links.rate, -2.5, 2.5)),
+        face_length=float((n(1.06, 0.012) if male else n(0.96, 0.012)) - 0.035 * np.clip(links.pitch, -2.5, 2.5)),
         chin_width=float(n(0.10, 0.012) if male else n(0.06, 0.01)),
         brow_thickness=float(n(0.024, 0.003) if male else n(0.013, 0.002)),
-        hair_length=float(rng.uniform(0.0, 0.05) if male else rng.uniform(0.38, 0.52)),
+        # the hair's cut follows the variant: sideburn drop (male), where long hair ends (female)
+        hair_length=float(np.clip(0.025 + 0.025 * links.variant + n(0, 0.004), 0.0, 0.05) if male
+                          else np.clip(0.45 + 0.07 * links.variant + n(0, 0.006), 0.38, 0.52)),
         long_hair=not male,
         neck_width=float(n(0.13, 0.008) if male else n(0.10, 0.008)),
         grey=float(grey),
-        wrinkles=float(rng.uniform(*wrinkle_range)),
+        wrinkles=float(within(wrinkle_range)),
         n_forehead_lines=(0, 2, 3)[age],
-        sag=float(rng.uniform(*sag_range)),
-        nose_width=float(n(0.040, 0.003) + 0.006 * variant_position),
+        sag=float(within(sag_range)),
+        nose_width=float(n(0.040, 0.002) + 0.009 * links.variant),
         cheek_width=float(np.clip(n(0.25, 0.012), 0.22, 0.28)),
-        eye_spacing=float(n(0.105, 0.008)),
+        eye_spacing=float(n(0.105, 0.003) + 0.011 * links.accent),
         eye_size=float(n(0.046, 0.004)),
         nose_length=float(n(0.10, 0.008)),
-        mouth_width=float(n(0.075, 0.008)),
+        mouth_width=float(n(0.075, 0.003) + 0.005 * np.clip(links.pitch_range, -2.5, 2.5)),
         lip_thickness=float(n(0.017, 0.002)),
         skin=tuple(float(c) for c in skin), hair=tuple(float(c) for c in hair),
         iris=tuple(float(c) for c in IRIS_PALETTE[rng.integers(len(IRIS_PALETTE))]),
@@ -138,7 +157,7 @@ def draw_face_params(gender: int, age: int, variant_position: float, rng: np.ran
         clothes=tuple(float(c) for c in clothes),
         offset=(float(rng.uniform(-0.015, 0.015)), float(rng.uniform(-0.015, 0.015))),
         scale=float(rng.uniform(0.96, 1.04)),
-        fringe=float(rng.uniform(-0.015, 0.01)),
+        fringe=float(np.clip(-0.005 + 0.03 * links.accent + n(0, 0.004), -0.04, 0.03)),
     )
 
 
