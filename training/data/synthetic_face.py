@@ -60,14 +60,15 @@ class FaceParams:
     wrinkles: float           # 0..1 darkness of forehead lines, nasolabial folds, crow's feet
     n_forehead_lines: int
     sag: float                # 0..1: lower, wider jaw angle (jowls), eye bags
-    # voice-variant-typed (weakly)
-    nose_width: float         # half-width at the alae
+    # voice-linked within a cell (VoiceLinks)
+    nose_width: float         # half-width at the alae (variant)
+    eye_spacing: float        # half-distance between eye centres (brightness)
+    mouth_width: float        # half-width (pitch range)
+    fringe: float             # hairline height (brightness)
     # independent noise
     cheek_width: float        # half-width at the cheeks
-    eye_spacing: float        # half-distance between eye centres
     eye_size: float           # eye half-width
     nose_length: float        # local y of the nose tip
-    mouth_width: float        # half-width
     lip_thickness: float
     skin: tuple               # RGB
     hair: tuple               # RGB after greying
@@ -77,7 +78,6 @@ class FaceParams:
     clothes: tuple
     offset: tuple             # (dx, dy) image units
     scale: float
-    fringe: float             # hairline height jitter
 
 
 def skin_colour(tone: float) -> np.ndarray:
