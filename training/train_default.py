@@ -143,15 +143,16 @@ def _publish(checkpoint_path: Path, out_dir: Path, test_pairs) -> None:
     from speech2face.export.build import export_bundle
     from speech2face.training.checkpoint import load_checkpoint
     from speech2face.training.data.synthetic import estimate_face_traits
-    from speech2face.training.evaluate import evaluate, markdown_report
+    from speech2face.training.evaluate import BUILTIN_TITLE, evaluate, markdown_report
 
     out_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(checkpoint_path, out_dir / "checkpoint.pt")
     export_bundle(out_dir / "checkpoint.pt", out_dir)
     result = evaluate(load_checkpoint(out_dir / "checkpoint.pt"), test_pairs, estimate_face_traits)
     (out_dir / "evaluation.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out_dir / "EVALUATION.md").write_text(markdown_report(result, "Built-in model: held-out synthetic identities"))
-    print(markdown_report(result, "Built-in model: held-out synthetic identities"))
+    report = markdown_report(result, BUILTIN_TITLE)
+    (out_dir / "EVALUATION.md").write_text(report)
+    print(report)
 
 
 def main(argv: list[str] | None = None) -> None:
