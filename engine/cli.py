@@ -141,7 +141,7 @@ def cmd_eval(args) -> int:
     from speech2face.engine.builtin import ARTIFACTS, BUILTIN_BUNDLE
     from speech2face.training.checkpoint import load_checkpoint
     from speech2face.training.data.synthetic import SyntheticPairs, estimate_face_traits
-    from speech2face.training.evaluate import evaluate, markdown_report
+    from speech2face.training.evaluate import BUILTIN_TITLE, evaluate, markdown_report
 
     checkpoint_path = Path(args.checkpoint or BUILTIN_BUNDLE / "checkpoint.pt")
     data = Path(args.data or ARTIFACTS / "synthetic-corpus")
@@ -154,7 +154,8 @@ def cmd_eval(args) -> int:
     recipe = checkpoint.provenance.get("recipe", {})
     fractions = {k: recipe[k] for k in ("val_fraction", "test_fraction") if k in recipe}
     result = evaluate(checkpoint, SyntheticPairs(data, split="test", **fractions), estimate_face_traits)
-    report = markdown_report(result, f"Evaluation of {checkpoint_path}")
+    # The built-in bundle's report is committed: its title names no machine-specific path.
+    report = markdown_report(result, BUILTIN_TITLE if args.checkpoint is None else f"Evaluation of {args.checkpoint}")
     report_path = checkpoint_path.with_name("EVALUATION.md") if args.report is None else Path(args.report)
     report_path.write_text(report)
     print(report)

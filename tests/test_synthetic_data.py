@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from speech2face.training.data.synthetic import (AGE_PITCH, AGE_RATE, LANDMARK_NAMES, PITCH_SD, RATE_SD, SAMPLE_RATE,
+from speech2face.training.data.synthetic import (AGE_PITCH, AGE_RATE, LANDMARK_NAMES, MAX_TILT, PITCH_SD, RATE_SD,
+                                                 SAMPLE_RATE,
                                                  SyntheticPairs, draw_identity,
                                                  estimate_f0, estimate_face_traits, generate_corpus, read_manifest,
                                                  render_face, split_identities)
-from speech2face.training.data.synthetic_voice import ACCENTS, VARIANTS
+from speech2face.training.data.synthetic_voice import ACCENTS, VARIANTS, apply_tilt
 
 N_IDENTITIES = 60
 CLIPS = 2
@@ -112,6 +113,32 @@ def test_voice_carries_gender_and_age(everything):
         assert np.nanmedian(seconds_per_char[young]) < np.nanmedian(seconds_per_char[old])
 
 
+def _high_to_low_db(audio: np.ndarray) -> float:
+    power = np.abs(np.fft.rfft(audio)) ** 2
+    freqs = np.fft.rfftfreq(len(audio), 1.0 / SAMPLE_RATE)
+    return float(10 * np.log10(power[(freqs > 2000) & (freqs < 6000)].sum() / power[(freqs > 100) & (freqs < 1000)].sum()))
+
+
+def test_voice_brightness_is_audible(everything):
+    """Rules v4: the tilt (a face link) shows in the clip's band energies, across variants and accents."""
+    tilt, balance = [], []
+    for index in range(0, len(everything), CLIPS):
+        item = everything[index]
+        tilt.append(everything.record(item["identity"])["voice"]["tilt"])
+        balance.append(_high_to_low_db(item["audio"]))
+    assert max(np.abs(tilt)) <= MAX_TILT
+    assert _corr(tilt, balance) > 0.7
+
+
+def test_apply_tilt_pivots_at_1khz():
+    rng = np.random.default_rng(0)
+    noise = rng.standard_normal(SAMPLE_RATE).astype(np.float32)
+    freqs = np.fft.rfftfreq(len(noise), 1.0 / SAMPLE_RATE)
+    gain_db = 20 * np.log10(np.abs(np.fft.rfft(apply_tilt(noise, 3.0))) / np.abs(np.fft.rfft(noise)))
+    for f, expected in ((1000, 0.0), (4000, 6.0), (250, -6.0), (100, -6.0)):
+        assert gain_db[np.argmin(np.abs(freqs - f))] == pytest.approx(expected, abs=1e-3), f  # exact: a pure gain
+
+
 def test_trait_estimator_reads_true_faces(corpus, everything):
     faces = np.load(corpus / "faces.npy")
     truth = [everything.record(i) for i in range(N_IDENTITIES)]
@@ -143,6 +170,7 @@ def test_noise_traits_are_independent_of_gender_and_age(many_identities):
         "background": [np.mean(i.face.background) for i in many_identities],
         "clothes": [np.mean(i.face.clothes) for i in many_identities],
         "eye_spacing": [i.face.eye_spacing for i in many_identities],
+        "tilt": [i.voice.tilt for i in many_identities],
         "eye_size": [i.face.eye_size for i in many_identities],
         "mouth_width": [i.face.mouth_width for i in many_identities],
         "cheek_width": [i.face.cheek_width for i in many_identities],
@@ -164,10 +192,11 @@ def test_noise_traits_are_independent_of_gender_and_age(many_identities):
 
 
 def test_voice_linked_traits_follow_the_voice_within_gender_and_age(many_identities):
-    """Rules v3: beyond gender and age, the voice's own codes set traits that vary inside each
+    """Rules v3/v4: beyond gender and age, the voice's own codes set traits that vary inside each
     gender/age cell, so that retrieval from a voice can rise above the cell level."""
     people = many_identities
     variant = np.array([VARIANTS[i.gender].index(i.voice.variant) / (len(VARIANTS[i.gender]) - 1) for i in people])
+    brightness = np.array([i.voice.tilt for i in people])
     accent = np.array([ACCENTS.index(i.voice.accent) for i in people], float)
     pitch_z = np.array([(i.voice.pitch - AGE_PITCH[i.age]) / PITCH_SD for i in people])
     rate_z = np.array([(i.voice.rate - AGE_RATE[i.age]) / RATE_SD for i in people])
@@ -176,8 +205,9 @@ def test_voice_linked_traits_follow_the_voice_within_gender_and_age(many_identit
     for g in (0, 1):
         cell = gender == g
         assert _corr(variant[cell], [i.face.hair_length for i, c in zip(people, cell) if c]) > 0.8, g
-    assert _corr(accent, [i.face.fringe for i in people]) > 0.8
-    assert _corr(accent, [i.face.eye_spacing for i in people]) > 0.8
+    assert _corr(brightness, [i.face.fringe for i in people]) > 0.8
+    assert _corr(brightness, [i.face.eye_spacing for i in people]) > 0.8
+    assert abs(_corr(accent, [i.face.fringe for i in people])) < 0.15   # the accent is noise since v4
     for a in (1, 2):   # young faces are barely grey, so the within-bucket cue shows from middle age on
         cell = age == a
         older_voice = -(pitch_z + rate_z)[cell]

@@ -89,3 +89,18 @@ def test_face_encoder_augmentation_repaints_only_the_nuisance_pixels():
         assert face.std(dim=1).max() < 1e-6         # ... and the face region left whole
         painted.append(background[:, 0])
     assert torch.stack(painted).std(dim=0).max() > 0.05   # a new colour every sample
+
+
+def test_train_default_drops_stage_states_of_another_recipe(tmp_path):
+    from speech2face.training.train_default import reset_stale_states
+
+    key = {"recipe": {"face_epochs": 60}, "rules_version": 4}
+    assert not reset_stale_states(tmp_path, key)              # first run: nothing to drop
+    (tmp_path / "face_encoder.state.pt").write_bytes(b"x")
+    assert not reset_stale_states(tmp_path, key)              # same recipe: resume
+    assert (tmp_path / "face_encoder.state.pt").exists()
+    assert reset_stale_states(tmp_path, {**key, "rules_version": 5})
+    assert not (tmp_path / "face_encoder.state.pt").exists()
+    (tmp_path / "run_key.json").unlink()                      # states without a record: unknown origin
+    (tmp_path / "voice_encoder.state.pt").write_bytes(b"x")
+    assert reset_stale_states(tmp_path, key)

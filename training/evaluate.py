@@ -20,7 +20,8 @@ from speech2face.training.metrics import KS, chance_at_k, confusion, recall_at_k
 from speech2face.training.stage_data import VoiceToFace, faces_by_identity, to_image_tensor
 from speech2face.training.stages import encode_faces
 
-TRAITS = {"gender": 2, "age": None}  # age: number of buckets taken from the data
+TRAITS = {"gender": 2, "age": None}
+BUILTIN_TITLE = "Built-in model: held-out synthetic identities"  # age: number of buckets taken from the data
 
 
 @torch.no_grad()

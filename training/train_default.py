@@ -36,6 +36,9 @@ class DefaultRecipe:
     voice_preset: str = "builtin"
     decoder_preset: str = "builtin"
     face_epochs: int = 60
+    # Weight of the face encoder's attribute regression beside instance discrimination: at 10 the
+    # feature space is led by facial attributes rather than by colours (SYNTHETIC.md, retrieval).
+    face_attribute_weight: float = 10.0
     decoder_epochs: int = 40
     voice_epochs: int = 10
     voice_crop_frames: int = 200    # 2 s training windows; served on the full 6 s clip
@@ -68,11 +71,33 @@ def _nuisance_masks(pairs, ids: list[int], faces) -> torch.Tensor:
     return colour_masks(faces, colours)
 
 
+def reset_stale_states(work_dir: Path, run_key: dict) -> bool:
+    """Stages resume from `work_dir/*.state.pt`; those only belong to the same recipe and corpus.
+    Deletes them when `run_key` differs from the one recorded there. Returns whether it did."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    record = work_dir / "run_key.json"
+    stale = record.exists() and json.loads(record.read_text()) != run_key
+    stale = stale or (not record.exists() and any(work_dir.glob("*.state.pt")))
+    if stale:
+        for state in work_dir.glob("*.state.pt"):
+            state.unlink()
+        print(f"{work_dir}: recipe or corpus changed, training every stage afresh", flush=True)
+    record.write_text(json.dumps(run_key, indent=2, sort_keys=True) + "\n")
+    return stale
+
+
 def train(data_dir: Path, out_dir: Path, work_dir: Path, recipe: DefaultRecipe, workers: int = 2) -> Path:
+    from speech2face.training.data.synthetic import RULES_VERSION
+
     device = distributed.setup()
     started = time.time()
     spec = FeatureSpec()
     train_pairs, test_pairs = _corpus(data_dir, recipe, workers)
+    if distributed.is_main():
+        run_key = {"recipe": json.loads(json.dumps(dataclasses.asdict(recipe))), "rules_version": RULES_VERSION,
+                   "world_size": distributed.world_size()}
+        reset_stale_states(work_dir, run_key)
+    distributed.barrier()
 
     faces, landmarks, ids, rows = faces_by_identity(train_pairs)
     decoder_config = stages.decoder_config_for(recipe.decoder_preset, recipe.feature_dim, landmarks.shape[1])
@@ -80,6 +105,7 @@ def train(data_dir: Path, out_dir: Path, work_dir: Path, recipe: DefaultRecipe, 
     face_encoder = stages.train_face_encoder(face_images, recipe.feature_dim,
                                              FitConfig(epochs=recipe.face_epochs, batch_size=64, seed=recipe.seed),
                                              work_dir, device, attributes=_face_attributes(train_pairs, ids),
+                                             attribute_weight=recipe.face_attribute_weight,
                                              nuisance_masks=_nuisance_masks(train_pairs, ids, faces)).cpu()
     face_features = stages.encode_faces(face_encoder, face_images)
 
@@ -117,15 +143,16 @@ def _publish(checkpoint_path: Path, out_dir: Path, test_pairs) -> None:
     from speech2face.export.build import export_bundle
     from speech2face.training.checkpoint import load_checkpoint
     from speech2face.training.data.synthetic import estimate_face_traits
-    from speech2face.training.evaluate import evaluate, markdown_report
+    from speech2face.training.evaluate import BUILTIN_TITLE, evaluate, markdown_report
 
     out_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(checkpoint_path, out_dir / "checkpoint.pt")
     export_bundle(out_dir / "checkpoint.pt", out_dir)
     result = evaluate(load_checkpoint(out_dir / "checkpoint.pt"), test_pairs, estimate_face_traits)
     (out_dir / "evaluation.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out_dir / "EVALUATION.md").write_text(markdown_report(result, "Built-in model: held-out synthetic identities"))
-    print(markdown_report(result, "Built-in model: held-out synthetic identities"))
+    report = markdown_report(result, BUILTIN_TITLE)
+    (out_dir / "EVALUATION.md").write_text(report)
+    print(report)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -137,6 +164,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--voice-epochs", type=int, default=DefaultRecipe.voice_epochs)
     parser.add_argument("--face-epochs", type=int, default=DefaultRecipe.face_epochs)
     parser.add_argument("--decoder-epochs", type=int, default=DefaultRecipe.decoder_epochs)
+    parser.add_argument("--face-attribute-weight", type=float, default=DefaultRecipe.face_attribute_weight,
+                        help="face encoder: attribute regression weight beside instance discrimination")
     parser.add_argument("--voice-preset", default=DefaultRecipe.voice_preset, help="voice encoder preset")
     parser.add_argument("--voice-crop-frames", type=int, default=DefaultRecipe.voice_crop_frames,
                         help="spectrogram frames per voice training window (100 per second)")
@@ -144,6 +173,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     recipe = DefaultRecipe(identities=args.identities, voice_epochs=args.voice_epochs,
                            face_epochs=args.face_epochs, decoder_epochs=args.decoder_epochs,
+                           face_attribute_weight=args.face_attribute_weight,
                            voice_preset=args.voice_preset, voice_crop_frames=args.voice_crop_frames)
     train(args.data, args.out, args.work, recipe, args.workers)
 

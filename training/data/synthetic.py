@@ -42,7 +42,7 @@ __all__ = ["generate_corpus", "SyntheticPairs", "estimate_face_traits", "face_me
            "GENDERS", "AGES", "LANDMARK_NAMES", "SAMPLE_RATE"]
 
 FORMAT_VERSION = 1
-RULES_VERSION = 3
+RULES_VERSION = 4
 CHUNK_SIZE = 40           # identities per fresh worker process (fixed: it is part of the determinism)
 GENDERS = ("male", "female")
 AGES = ("young", "middle", "old")
@@ -56,6 +56,7 @@ PITCH_SD, RANGE_SD, RATE_SD = 7.0, 8.0, 8.0   # within-age spreads; their z-scor
 # two parts add up to about the within-bucket spreads above.
 AGE_STEP_PITCH, AGE_STEP_RATE = 14.0, 25.0
 NOISE_SD_PITCH, NOISE_SD_RATE = 5.0, 4.0
+MAX_TILT = 4.0   # brightness: spectral tilt uniform in +-MAX_TILT dB per octave
 
 _FILES = ("faces.npy", "landmarks.npy", "audio.pcm", "clip_offsets.npy", "meta.jsonl")
 
@@ -91,10 +92,11 @@ def draw_identity(seed: int, index: int) -> Identity:
         word_gap=int(v.integers(0, 2)),
         snr_db=float(v.uniform(20, 40)),
         peak=float(v.uniform(0.3, 0.9)),
+        tilt=round(float(v.uniform(-MAX_TILT, MAX_TILT)), 2),
     )
     sentence_order = tuple(int(k) for k in v.permutation(len(SENTENCES)))
     links = VoiceLinks(variant=2.0 * variant / (len(variants) - 1) - 1.0,
-                       accent=2.0 * accent / (len(ACCENTS) - 1) - 1.0,
+                       brightness=voice.tilt / MAX_TILT,
                        pitch=(voice.pitch - AGE_PITCH[age]) / PITCH_SD,
                        rate=(voice.rate - AGE_RATE[age]) / RATE_SD,
                        pitch_range=(voice.pitch_range - AGE_RANGE[age]) / RANGE_SD, maturity=maturity)

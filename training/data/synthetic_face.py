@@ -60,14 +60,15 @@ class FaceParams:
     wrinkles: float           # 0..1 darkness of forehead lines, nasolabial folds, crow's feet
     n_forehead_lines: int
     sag: float                # 0..1: lower, wider jaw angle (jowls), eye bags
-    # voice-variant-typed (weakly)
-    nose_width: float         # half-width at the alae
+    # voice-linked within a cell (VoiceLinks)
+    nose_width: float         # half-width at the alae (variant)
+    eye_spacing: float        # half-distance between eye centres (brightness)
+    mouth_width: float        # half-width (pitch range)
+    fringe: float             # hairline height (brightness)
     # independent noise
     cheek_width: float        # half-width at the cheeks
-    eye_spacing: float        # half-distance between eye centres
     eye_size: float           # eye half-width
     nose_length: float        # local y of the nose tip
-    mouth_width: float        # half-width
     lip_thickness: float
     skin: tuple               # RGB
     hair: tuple               # RGB after greying
@@ -77,7 +78,6 @@ class FaceParams:
     clothes: tuple
     offset: tuple             # (dx, dy) image units
     scale: float
-    fringe: float             # hairline height jitter
 
 
 def skin_colour(tone: float) -> np.ndarray:
@@ -98,10 +98,11 @@ def _far_colour(rng: np.random.Generator, avoid: list[np.ndarray], distance: flo
 @dataclasses.dataclass(frozen=True)
 class VoiceLinks:
     """The voice's identity-level codes that face traits follow, each in about [-2.5, 2.5]:
-    `variant` and `accent` are the eSpeak variant's and accent's positions in their lists, scaled
-    to [-1, 1]; `pitch`, `rate` and `pitch_range` are z-scores within the age bucket."""
+    `variant` is the eSpeak variant's position in its gender's list, scaled to [-1, 1];
+    `brightness` the spectral tilt over its maximum, in [-1, 1]; `pitch`, `rate` and
+    `pitch_range` are z-scores within the age bucket."""
     variant: float = 0.0
-    accent: float = 0.0
+    brightness: float = 0.0
     pitch: float = 0.0
     rate: float = 0.0
     pitch_range: float = 0.0
@@ -111,7 +112,7 @@ class VoiceLinks:
 def draw_face_params(gender: int, age: int, links: VoiceLinks, rng: np.random.Generator) -> FaceParams:
     """Face parameters for an identity: `gender` (0 male, 1 female) and `age` (0..2) set the typed
     traits; `links` (the voice's own codes) set the linked traits: variant -> hair cut and nose
-    width, accent -> hairline and eye spacing, pitch -> face length, rate -> jaw width, pitch range
+    width, brightness -> hairline and eye spacing, pitch -> face length, rate -> jaw width, pitch range
     -> mouth width. Everything else is drawn independently from `rng`."""
     male = gender == 0
     n = rng.normal
@@ -146,7 +147,7 @@ def draw_face_params(gender: int, age: int, links: VoiceLinks, rng: np.random.Ge
         sag=float(within(sag_range)),
         nose_width=float(n(0.040, 0.002) + 0.009 * links.variant),
         cheek_width=float(np.clip(n(0.25, 0.012), 0.22, 0.28)),
-        eye_spacing=float(n(0.105, 0.003) + 0.011 * links.accent),
+        eye_spacing=float(n(0.105, 0.003) + 0.011 * links.brightness),
         eye_size=float(n(0.046, 0.004)),
         nose_length=float(n(0.10, 0.008)),
         mouth_width=float(n(0.075, 0.003) + 0.005 * np.clip(links.pitch_range, -2.5, 2.5)),
@@ -157,7 +158,7 @@ def draw_face_params(gender: int, age: int, links: VoiceLinks, rng: np.random.Ge
         clothes=tuple(float(c) for c in clothes),
         offset=(float(rng.uniform(-0.015, 0.015)), float(rng.uniform(-0.015, 0.015))),
         scale=float(rng.uniform(0.96, 1.04)),
-        fringe=float(np.clip(-0.005 + 0.03 * links.accent + n(0, 0.004), -0.04, 0.03)),
+        fringe=float(np.clip(-0.005 + 0.03 * links.brightness + n(0, 0.004), -0.04, 0.03)),
     )
 
 

@@ -97,7 +97,7 @@ _RATE, _VOLUME, _PITCH, _RANGE, _WORDGAP = 1, 2, 3, 4, 7
 class VoiceParams:
     """Everything eSpeak needs for one speaker, plus the clip post-processing noise."""
 
-    accent: str          # an eSpeak English voice (independent noise)
+    accent: str          # an eSpeak English voice (noise)
     variant: str         # an eSpeak voice variant, e.g. "m3" or "f2" (follows gender)
     pitch: int           # espeakPITCH, 0..100: base pitch within the variant's range (follows age)
     pitch_range: int     # espeakRANGE, 0..100: intonation range (follows age)
@@ -105,6 +105,7 @@ class VoiceParams:
     word_gap: int        # espeakWORDGAP, units of 10 ms (noise)
     snr_db: float        # added white noise (noise)
     peak: float          # peak amplitude of the clip (noise)
+    tilt: float = 0.0    # spectral tilt in dB per octave about 1 kHz: the voice's brightness (a face link)
 
     @property
     def voice_name(self) -> str:
@@ -202,6 +203,17 @@ def to_16k(x: np.ndarray, rate: int = ESPEAK_RATE) -> np.ndarray:
     return (np.fft.irfft(kept, n_out) * (n_out / n_in)).astype(np.float32)
 
 
+def apply_tilt(x: np.ndarray, db_per_octave: float, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Tilts the spectrum by `db_per_octave` about 1 kHz (flat below 250 Hz): a speaker's
+    brightness, the voice-quality cue that eSpeak's own parameters leave fixed per variant."""
+    if not db_per_octave or not len(x):
+        return np.asarray(x, np.float32)
+    spectrum = np.fft.rfft(np.asarray(x, np.float64))
+    freqs = np.fft.rfftfreq(len(x), 1.0 / sample_rate)
+    octaves = np.log2(np.clip(freqs, 250.0, None) / 1000.0)
+    return np.fft.irfft(spectrum * 10 ** (db_per_octave * octaves / 20), len(x)).astype(np.float32)
+
+
 def synthesize_clip(sentences: list[str], voice: VoiceParams, rng: np.random.Generator,
                     min_seconds: float = 3.0, max_seconds: float = 6.0) -> tuple[np.ndarray, list[str]]:
     """One clip: sentences spoken in order until `min_seconds` is reached, cropped to `max_seconds`.
@@ -221,7 +233,7 @@ def synthesize_clip(sentences: list[str], voice: VoiceParams, rng: np.random.Gen
         total += len(speech)
         if total >= min_seconds * ESPEAK_RATE:
             break
-    clip = to_16k(np.concatenate(pieces))[: int(max_seconds * SAMPLE_RATE)]
+    clip = apply_tilt(to_16k(np.concatenate(pieces))[: int(max_seconds * SAMPLE_RATE)], voice.tilt)
     clip *= voice.peak / (np.abs(clip).max() + 1e-9)
     signal_rms = np.sqrt(np.mean(clip ** 2)) + 1e-9
     clip += (signal_rms * 10 ** (-voice.snr_db / 20) * rng.standard_normal(len(clip))).astype(np.float32)
