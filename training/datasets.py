@@ -30,6 +30,14 @@ def crop_face(image: np.ndarray, centre_xy: tuple[float, float], size: int, scal
     return np.asarray(Image.fromarray(image).crop(box).resize((size, size), Image.BICUBIC))
 
 
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
 class AVSpeechPairs:
     """AVSpeech: its CSV (YouTube id, start, end, face x, y) plus clips the user downloaded.
 
@@ -44,10 +52,14 @@ class AVSpeechPairs:
         self.missing = 0
         identities: dict[str, int] = {}
         with open(csv_path, newline="") as f:
-            for row in csv.reader(f):
-                if len(row) < 5:
+            for line, row in enumerate(csv.reader(f), start=1):
+                if len(row) < 5 or (line == 1 and not _is_number(row[1])):   # blank line, or a header
                     continue
-                ytid, start, x, y = row[0], float(row[1]), float(row[3]), float(row[4])
+                try:
+                    ytid, start, x, y = row[0], float(row[1]), float(row[3]), float(row[4])
+                except ValueError:
+                    raise ValueError(f"{Path(csv_path).name} line {line}: expected ytid,start,end,x,y "
+                                     f"with numbers, got {row!r}") from None
                 stem = f"{ytid}_{start:.6f}"
                 audio, frame = Path(clips_dir) / f"{stem}.wav", Path(frames_dir) / f"{stem}.jpg"
                 if not (audio.exists() and frame.exists()):
