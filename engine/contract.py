@@ -24,7 +24,7 @@ class Tensor:
 
     @property
     def triton_dtype(self) -> str:
-        return {"float32": "FP32", "int32": "INT32", "uint8": "UINT8"}[self.dtype]
+        return {"float32": "FP32", "int32": "INT32", "uint8": "UINT8", "object": "BYTES"}[self.dtype]
 
     @property
     def numpy_dtype(self) -> np.dtype:
@@ -32,8 +32,11 @@ class Tensor:
 
 
 # Ensemble inputs and outputs: what clients see.
+# A request carries either AUDIO + SAMPLE_RATE, or AUDIO_FILE; all three are optional inputs.
 AUDIO = Tensor("AUDIO", "float32", (-1,))              # mono samples in [-1, 1]
 SAMPLE_RATE = Tensor("SAMPLE_RATE", "int32", (1,))
+AUDIO_FILE = Tensor("AUDIO_FILE", "object", (1,))      # one whole WAV/FLAC/OGG file per batch item
+AUDIO_FILE_FORMATS = ("WAV", "FLAC", "OGG")            # decoded on the server with libsndfile
 
 
 SPECTROGRAM_NAME = "SPECTROGRAM"
