@@ -6,31 +6,25 @@ from pathlib import Path
 
 import numpy as np
 
+from speech2face.engine import audio
+from speech2face.engine.audio import AudioError, check_layout
 
-class AudioFileError(ValueError):
+
+class AudioFileError(AudioError):
     """A file that cannot be read as audio; the message names the file and the problem."""
 
-
-_INT_SCALES = {np.dtype(np.int16): 32768.0, np.dtype(np.int32): 2147483648.0}
+    def __init__(self, message: str, reason: str = "bad_file"):
+        super().__init__(message, reason)
 
 
 def to_mono_float32(samples: np.ndarray) -> np.ndarray:
-    """(samples,) or (samples, channels) int16/int32/float32/float64 -> mono float32.
-
-    Integers are scaled to [-1, 1) (int16 by 2^15, int32 by 2^31); channels are averaged.
-    """
+    """(samples,) or (samples, channels) int16/int32/float32/float64 -> mono float32 (engine/audio.py's rules)."""
     samples = np.asarray(samples)
-    if samples.dtype in _INT_SCALES:
-        samples = samples.astype(np.float32) * np.float32(1.0 / _INT_SCALES[samples.dtype])
-    elif samples.dtype in (np.float32, np.float64):
-        samples = samples.astype(np.float32, copy=False)
-    else:
-        raise AudioFileError(f"unsupported sample type {samples.dtype}")
-    if samples.ndim == 2:
-        samples = samples.mean(axis=1, dtype=np.float32)
-    elif samples.ndim != 1:
-        raise AudioFileError(f"audio must be (samples,) or (samples, channels), got {samples.shape}")
-    return np.ascontiguousarray(samples, dtype=np.float32)
+    try:
+        check_layout(samples)
+    except AudioError as error:
+        raise AudioFileError(str(error), error.reason) from None
+    return audio.to_mono_float32(samples)
 
 
 def read_audio(path: str | Path) -> tuple[np.ndarray, int]:

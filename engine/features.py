@@ -1,4 +1,4 @@
-"""Feature computation for serving and training: validation (and resampling), then the C++ kernel."""
+"""Feature computation for serving and training: resampling and features through the C++ kernel."""
 
 from __future__ import annotations
 
@@ -9,65 +9,12 @@ from typing import Sequence
 import numpy as np
 
 from speech2face.engine import _kernels
+# Validation and normalisation live in engine/audio.py (NumPy only); re-exported for existing callers.
+from speech2face.engine.audio import (  # noqa: F401
+    MAX_CHANNELS, MAX_RATE, MAX_SECONDS, MIN_RATE, AudioError, validate_audio)
 from speech2face.engine.feature_spec import FeatureSpec
 
-MAX_SECONDS = 600.0  # longer uploads are refused rather than silently cropped
-MIN_RATE, MAX_RATE = 8000, 192000
-MAX_CHANNELS = 16
 _KIND_CODES = {"complex_powerlaw": 0, "magnitude_powerlaw": 1, "logmel": 2}
-_INT_SCALES = {np.dtype(np.int16): 32768.0, np.dtype(np.int32): 2147483648.0}
-
-
-class AudioError(ValueError):
-    """Audio that cannot become features; the message names the problem."""
-
-
-def validate_audio(audio: np.ndarray, sample_rate: int, spec: FeatureSpec) -> np.ndarray:
-    """Returns mono float32 audio at the spec's rate, or raises AudioError naming the problem.
-
-    Accepts int16, int32 (scaled to [-1, 1)), float32 and float64 samples, 1-D mono or 2-D
-    (samples, channels) (channels are averaged), at any rate from 8 kHz to 192 kHz (resampled
-    by the C++ polyphase resampler). Refuses empty audio, NaN/Inf, other ranks and dtypes,
-    absurd rates and anything longer than 10 minutes.
-    """
-    audio = np.asarray(audio)
-    if audio.dtype not in _INT_SCALES and audio.dtype not in (np.float32, np.float64):
-        raise AudioError(f"audio dtype {audio.dtype} is not supported; send int16, int32, float32 or float64")
-    if audio.ndim == 2:
-        if audio.shape[1] > MAX_CHANNELS:
-            raise AudioError(
-                f"2-D audio must be (samples, channels) with at most {MAX_CHANNELS} channels, got shape {audio.shape}"
-            )
-    elif audio.ndim != 1:
-        raise AudioError(f"audio must be 1-D mono or 2-D (samples, channels), got shape {audio.shape}")
-    if audio.size == 0:
-        raise AudioError("audio is empty")
-    try:
-        rate = int(sample_rate)
-    except (TypeError, ValueError):
-        raise AudioError(f"sample rate {sample_rate!r} is not a number") from None
-    if rate != sample_rate or rate <= 0:
-        raise AudioError(f"sample rate must be a positive whole number of Hz, got {sample_rate!r}")
-    if not MIN_RATE <= rate <= MAX_RATE:
-        raise AudioError(f"sample rate {rate} Hz is not supported; use {MIN_RATE}..{MAX_RATE} Hz")
-    seconds = audio.shape[0] / rate
-    if seconds > MAX_SECONDS:
-        raise AudioError(f"audio is {seconds:.0f} s long; the limit is {MAX_SECONDS:.0f} s")
-    if audio.dtype in _INT_SCALES:
-        scale = np.float32(1.0 / _INT_SCALES[audio.dtype])
-        audio = audio.astype(np.float32) * scale
-    else:
-        if not np.isfinite(audio).all():
-            raise AudioError("audio contains NaN or Inf samples")
-        if audio.dtype == np.float64 and np.abs(audio).max() > np.finfo(np.float32).max:
-            raise AudioError("audio has samples too large for float32")
-        audio = audio.astype(np.float32, copy=False)
-    if audio.ndim == 2:
-        audio = audio.mean(axis=1, dtype=np.float32) if audio.shape[1] > 1 else audio[:, 0]
-    audio = np.ascontiguousarray(audio, dtype=np.float32)
-    if rate != spec.sample_rate:
-        audio = resample(audio, rate, spec.sample_rate)
-    return audio
 
 
 def resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
