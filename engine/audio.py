@@ -21,7 +21,7 @@ MAX_ABS_SAMPLE = 2.0**31
 INT_SCALES = {np.dtype(np.int16): 32768.0, np.dtype(np.int32): 2147483648.0}
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
-REASONS = ("bad_dtype", "bad_shape", "empty", "bad_rate", "too_long", "not_finite", "overflow", "bad_file")
+REASONS = ("bad_dtype", "bad_shape", "empty", "bad_rate", "too_long", "not_finite", "overflow", "bad_file", "bad_inputs")
 
 
 class AudioError(ValueError):

@@ -63,6 +63,10 @@ def face_image(size: int) -> Tensor:
     return Tensor(FACE_IMAGE_NAME, "uint8", (size, size, 3))
 
 
+# The Python models' config parameter for their thread count (ONNX Runtime and the feature kernel).
+THREADS_PARAMETER = "intra_op_threads"
+
+
 # Names inside the ONNX graphs (lower case: they belong to the model files, not to Triton).
 ONNX_ENCODER_INPUT = "spectrogram"
 ONNX_ENCODER_OUTPUTS = ("feature", "feature_normalized")

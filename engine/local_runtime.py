@@ -6,15 +6,17 @@ The fused `speech2face` Triton model runs this class too, so served and in-proce
 
 from __future__ import annotations
 
+import contextlib
 import time
+from typing import Callable, ContextManager
 
 import numpy as np
 
 from speech2face.engine import contract
 from speech2face.engine.bundle import ModelBundle
-from speech2face.engine.client import FaceResult
 from speech2face.engine.features import compute_features, validate_audio
 from speech2face.engine.onnx_runner import open_session
+from speech2face.engine.results import FaceResult
 
 
 class LocalRuntime:
@@ -24,11 +26,19 @@ class LocalRuntime:
         self.encoder = open_session(bundle.voice_encoder, intra_op_threads)
         self.decoder = open_session(bundle.face_decoder, intra_op_threads)
 
-    def run(self, clips: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """Validated clips (mono float32 at the spec's rate) -> (normalised features, uint8 images)."""
-        spectrograms = compute_features(clips, self.bundle.feature_spec, self.threads or None)
-        raw, normalized = self.encoder.run(None, {contract.ONNX_ENCODER_INPUT: spectrograms})
-        images, _landmarks = self.decoder.run(None, {contract.ONNX_DECODER_INPUT: raw})
+    def run(self, clips: list[np.ndarray],
+            stage: Callable[[str], ContextManager] = lambda _name: contextlib.nullcontext(),
+            ) -> tuple[np.ndarray, np.ndarray]:
+        """Validated clips (mono float32 at the spec's rate) -> (normalised features, uint8 images).
+
+        `stage(name)` wraps each stage (the served model times them into its metrics).
+        """
+        with stage("features"):
+            spectrograms = compute_features(clips, self.bundle.feature_spec, self.threads or None)
+        with stage("encoder"):
+            raw, normalized = self.encoder.run(None, {contract.ONNX_ENCODER_INPUT: spectrograms})
+        with stage("decoder"):
+            images, _landmarks = self.decoder.run(None, {contract.ONNX_DECODER_INPUT: raw})
         return normalized, images
 
     def infer_batch(self, clips: list[tuple[np.ndarray, int]]) -> list[FaceResult]:

@@ -32,12 +32,25 @@ class BatchingPolicy:
 
 
 def _dtype(tensor: Tensor) -> int:
-    return pb.DataType.Value("TYPE_" + tensor.triton_dtype)
+    # The wire protocol says BYTES; config.pbtxt calls the same type TYPE_STRING.
+    return pb.DataType.Value("TYPE_" + {"BYTES": "STRING"}.get(tensor.triton_dtype, tensor.triton_dtype))
 
 
-def _input(tensor: Tensor, ragged: bool = False) -> pb.ModelInput:
+def _input(tensor: Tensor, ragged: bool = False, optional: bool = False) -> pb.ModelInput:
     return pb.ModelInput(name=tensor.name, data_type=_dtype(tensor), dims=list(tensor.dims),
-                         allow_ragged_batch=ragged)
+                         allow_ragged_batch=ragged, optional=optional)
+
+
+AUDIO_INPUTS = (contract.AUDIO, contract.SAMPLE_RATE, contract.AUDIO_FILE)
+
+
+def audio_inputs(ragged: bool = True) -> list[pb.ModelInput]:
+    """The client contract's inputs: AUDIO + SAMPLE_RATE, or AUDIO_FILE (so each is optional).
+
+    Raw audio has any length: ragged batching lets the batcher merge requests of different
+    lengths into one execute() call, which computes all their features in one kernel call.
+    """
+    return [_input(t, ragged=ragged and t is contract.AUDIO, optional=True) for t in AUDIO_INPUTS]
 
 
 def _output(tensor: Tensor) -> pb.ModelOutput:
@@ -74,35 +87,30 @@ def _python_model(name: str, inputs: list[pb.ModelInput], outputs: list[Tensor],
 
 
 def preprocess_config(shapes: ServingShapes, policy: BatchingPolicy) -> pb.ModelConfig:
-    # Raw audio has any length: ragged batching lets the batcher merge requests of different
-    # lengths into one execute() call, which computes all their features in one kernel call.
     return _python_model(
-        contract.PREPROCESS,
-        [_input(contract.AUDIO, ragged=True), _input(contract.SAMPLE_RATE)],
-        [contract.spectrogram(shapes.feature_spec.shape)], policy,
-        {"feature_spec": shapes.feature_spec.to_json(), "num_threads": str(policy.intra_op_threads)},
+        contract.PREPROCESS, audio_inputs(), [contract.spectrogram(shapes.feature_spec.shape)], policy,
+        {"feature_spec": shapes.feature_spec.to_json(), contract.THREADS_PARAMETER: str(policy.intra_op_threads)},
     )
 
 
 def voice_encoder_config(shapes: ServingShapes, policy: BatchingPolicy) -> pb.ModelConfig:
     inputs, outputs = voice_encoder_io(shapes)
     return _python_model(contract.VOICE_ENCODER, [_input(t) for t in inputs], outputs, policy,
-                         {"intra_op_threads": str(policy.intra_op_threads)})
+                         {contract.THREADS_PARAMETER: str(policy.intra_op_threads)})
 
 
 def face_decoder_config(shapes: ServingShapes, policy: BatchingPolicy) -> pb.ModelConfig:
     inputs, outputs = face_decoder_io(shapes)
     return _python_model(contract.FACE_DECODER, [_input(t) for t in inputs], outputs, policy,
-                         {"intra_op_threads": str(policy.intra_op_threads)})
+                         {contract.THREADS_PARAMETER: str(policy.intra_op_threads)})
 
 
 def fused_config(shapes: ServingShapes, policy: BatchingPolicy) -> pb.ModelConfig:
     """The whole pipeline as one Python model named like the ensemble, with the ensemble's contract."""
     return _python_model(
-        contract.ENSEMBLE,
-        [_input(contract.AUDIO, ragged=True), _input(contract.SAMPLE_RATE)],
+        contract.ENSEMBLE, audio_inputs(),
         [contract.face_feature(shapes.feature_dim), contract.face_image(shapes.image_size)], policy,
-        {"intra_op_threads": str(policy.intra_op_threads)},
+        {contract.THREADS_PARAMETER: str(policy.intra_op_threads)},
     )
 
 
@@ -118,7 +126,7 @@ def ensemble_config(shapes: ServingShapes, policy: BatchingPolicy) -> pb.ModelCo
 
     steps = [
         Step(model_name=contract.PREPROCESS, model_version=-1,
-             input_map=identity(contract.AUDIO, contract.SAMPLE_RATE), output_map=identity(spectrogram)),
+             input_map=identity(*AUDIO_INPUTS), output_map=identity(spectrogram)),
         Step(model_name=contract.VOICE_ENCODER, model_version=-1,
              input_map=identity(spectrogram), output_map=identity(raw, feature)),
         Step(model_name=contract.FACE_DECODER, model_version=-1,
@@ -126,7 +134,7 @@ def ensemble_config(shapes: ServingShapes, policy: BatchingPolicy) -> pb.ModelCo
     ]
     return pb.ModelConfig(
         name=contract.ENSEMBLE, platform="ensemble", max_batch_size=policy.max_batch_size,
-        input=[_input(contract.AUDIO), _input(contract.SAMPLE_RATE)],
+        input=audio_inputs(ragged=False),
         output=[_output(feature), _output(image)],
         ensemble_scheduling=pb.ModelEnsembling(step=steps),
     )

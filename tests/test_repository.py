@@ -34,8 +34,10 @@ def test_every_config_parses(cpu_repository, ensemble_repository):
 
 def test_both_layouts_expose_one_contract(repository, bundle):
     config = _config(repository, contract.ENSEMBLE)
-    assert [(i.name, pb.DataType.Name(i.data_type), list(i.dims)) for i in config.input] == [
-        ("AUDIO", "TYPE_FP32", [-1]), ("SAMPLE_RATE", "TYPE_INT32", [1])]
+    # The literal contract a client app codes against: either AUDIO + SAMPLE_RATE or AUDIO_FILE.
+    assert [(i.name, pb.DataType.Name(i.data_type), list(i.dims), i.optional) for i in config.input] == [
+        ("AUDIO", "TYPE_FP32", [-1], True), ("SAMPLE_RATE", "TYPE_INT32", [1], True),
+        ("AUDIO_FILE", "TYPE_STRING", [1], True)]
     assert [(o.name, pb.DataType.Name(o.data_type), list(o.dims)) for o in config.output] == [
         ("FACE_FEATURE", "TYPE_FP32", [bundle.feature_dim]),
         ("FACE_IMAGE", "TYPE_UINT8", [bundle.image_size, bundle.image_size, 3])]

@@ -1,4 +1,7 @@
-"""preprocess: raw audio of any length -> the FeatureSpec's spectrogram, one kernel call per execute()."""
+"""preprocess: raw audio of any length, or an encoded file -> the FeatureSpec's spectrogram.
+
+One kernel call per execute(), whatever the mix of requests.
+"""
 
 import json
 
@@ -7,24 +10,28 @@ import triton_python_backend_utils as pb_utils
 from speech2face.engine import contract
 from speech2face.engine.feature_spec import FeatureSpec
 from speech2face.engine.features import compute_features
-from speech2face.engine.request_batch import gather_clips
+from speech2face.engine.model_metrics import ModelMetrics
+from speech2face.engine.request_batch import gather_clips, refusal_response_error
 
 
 class TritonPythonModel:
     def initialize(self, args):
         parameters = json.loads(args["model_config"])["parameters"]
         self.spec = FeatureSpec.from_json(parameters["feature_spec"]["string_value"])
-        self.num_threads = int(parameters["num_threads"]["string_value"])
+        self.num_threads = int(parameters[contract.THREADS_PARAMETER]["string_value"])
+        self.metrics = ModelMetrics(pb_utils, args["model_name"])
 
     def execute(self, requests):
-        batch = gather_clips(((pb_utils.get_input_tensor_by_name(r, contract.AUDIO.name).as_numpy(),
-                               pb_utils.get_input_tensor_by_name(r, contract.SAMPLE_RATE.name).as_numpy())
-                              for r in requests), self.spec)
+        with self.metrics.stage("inputs"):
+            batch = gather_clips(requests, pb_utils.get_input_tensor_by_name, self.spec)
         responses = [None] * len(requests)
-        for i, message in batch.refusals.items():
-            responses[i] = pb_utils.InferenceResponse(error=pb_utils.TritonError(message, pb_utils.TritonError.INVALID_ARG))
+        for i, error in batch.refusals.items():
+            self.metrics.refused(error.reason)
+            responses[i] = pb_utils.InferenceResponse(error=refusal_response_error(pb_utils, error))
         if batch.clips:
-            features = compute_features(batch.clips, self.spec, self.num_threads)
-            for i, mask in batch.requests_served():
-                responses[i] = pb_utils.InferenceResponse([pb_utils.Tensor(contract.SPECTROGRAM_NAME, features[mask])])
+            with self.metrics.stage("features"):
+                features = compute_features(batch.clips, self.spec, self.num_threads)
+            with self.metrics.stage("outputs"):
+                for i, mask in batch.requests_served():
+                    responses[i] = pb_utils.InferenceResponse([pb_utils.Tensor(contract.SPECTROGRAM_NAME, features[mask])])
         return responses
