@@ -418,8 +418,12 @@ Resampler::Resampler(int in, int out) : rate_in(in), rate_out(out) {
     }
 }
 
+// soxr's length rule (what librosa returns): n_in * rate_out / rate_in rounded to the nearest
+// sample, halves up. Output n sits at input time n * rate_in / rate_out, as in soxr (its filter
+// delay removed), so the two resamplers' outputs line up sample for sample.
 std::size_t Resampler::output_size(std::size_t n_in) const {
-  return (n_in * static_cast<std::size_t>(rate_out) + rate_in - 1) / rate_in;
+  const std::size_t in = static_cast<std::size_t>(rate_in);
+  return (2 * n_in * static_cast<std::size_t>(rate_out) + in) / (2 * in);
 }
 
 void Resampler::run(const float* in, std::size_t n_in, float* out, const KernelTable& k) const {

@@ -116,10 +116,14 @@ def normalize_audio(audio, sample_rate, max_seconds: float = MAX_SECONDS) -> tup
 
 
 def validate_audio(audio, sample_rate, spec) -> np.ndarray:
-    """Mono float32 audio at the spec's rate (resampled by the C++ kernel), or AudioError."""
+    """Mono float32 audio at the spec's rate (resampled by `spec.resampler`), or AudioError."""
     audio, rate = normalize_audio(audio, sample_rate)
     if rate != spec.sample_rate:
-        from speech2face.engine.features import resample  # the C++ kernel: only the serving side resamples
+        from speech2face.engine.resampling import resample  # only the serving side resamples
 
-        audio = resample(audio, rate, spec.sample_rate)
+        samples = audio.size
+        audio = resample(audio, rate, spec.sample_rate, spec.resampler)
+        if audio.size == 0:  # round(n * 16000 / rate) is 0 for a lone sample at >= 32 kHz
+            raise AudioError(f"audio of {samples} samples at {rate} Hz is shorter than one sample at "
+                             f"{spec.sample_rate} Hz", "empty")
     return audio

@@ -7,13 +7,18 @@ import json
 from typing import Any
 
 FEATURE_KINDS = ("complex_powerlaw", "magnitude_powerlaw", "logmel")
+# soxr_hq: python-soxr's HQ preset, what librosa.load resamples with by default (new specs);
+# kernel: the C++ polyphase resampler in csrc/ (what specs saved before this field meant).
+RESAMPLERS = ("soxr_hq", "kernel")
+LEGACY_RESAMPLER = "kernel"
 
 
 @dataclasses.dataclass(frozen=True)
 class FeatureSpec:
     """How audio becomes the voice encoder's input tensor, always (time, frequency, channel).
 
-    Common to every kind: 16 kHz mono; optional silence trimming (``trim_silence``, default
+    Common to every kind: 16 kHz mono, other rates brought there by ``resampler`` (see
+    RESAMPLERS; both give soxr's output length, round(n * 16000 / rate), and timing); optional silence trimming (``trim_silence``, default
     off: frames of ``win_length`` samples every ``hop_length`` whose mean square is more than
     ``trim_top_db`` below the loudest frame are dropped from both ends); the clip policy
     (``clip_seconds``, 6 s: shorter clips are repeated, then everything is cropped); an STFT
@@ -44,8 +49,11 @@ class FeatureSpec:
     log_floor: float = 1e-6
     trim_silence: bool = False
     trim_top_db: float = 50.0
+    resampler: str = "soxr_hq"
 
     def __post_init__(self) -> None:
+        if self.resampler not in RESAMPLERS:
+            raise ValueError(f"unknown resampler {self.resampler!r}; expected one of {RESAMPLERS}")
         if self.kind not in FEATURE_KINDS:
             raise ValueError(f"unknown feature kind {self.kind!r}; expected one of {FEATURE_KINDS}")
         if self.n_fft & (self.n_fft - 1) or self.n_fft < 16:
@@ -95,12 +103,13 @@ class FeatureSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "FeatureSpec":
-        """Older dicts without the newer fields get their defaults."""
+        """Older dicts without the newer fields get their defaults, except ``resampler``: a spec
+        saved before it existed was computed with the C++ kernel, so it keeps meaning that."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown FeatureSpec fields: {sorted(unknown)}")
-        return cls(**data)
+        return cls(**{"resampler": LEGACY_RESAMPLER, **data})
 
     @classmethod
     def from_json(cls, text: str) -> "FeatureSpec":

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from speech2face.engine.feature_spec import FEATURE_KINDS, FeatureSpec
+from speech2face.engine.feature_spec import FEATURE_KINDS, RESAMPLERS, FeatureSpec
 
 IMPLEMENTATIONS = ("cpp", "reference", "dali")
 
@@ -19,7 +19,7 @@ def add_features_command(subparsers) -> argparse.ArgumentParser:
         "features",
         help="compute the voice encoder's input features of one audio file",
         description="Reads a WAV/FLAC/OGG file (any rate 8-192 kHz, any channel count), resamples "
-        "to 16 kHz, applies the clip policy and writes the features as a float32 .npy "
+        "to 16 kHz (--resampler), applies the clip policy and writes the features as a float32 .npy "
         "of shape (frames, F, C).",
     )
     parser.add_argument("audio", type=Path, help="input audio file")
@@ -29,6 +29,9 @@ def add_features_command(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--kind", choices=FEATURE_KINDS, default="complex_powerlaw")
     parser.add_argument("--clip-seconds", type=float, default=6.0)
     parser.add_argument("--trim-silence", action="store_true", help="drop leading/trailing silence")
+    parser.add_argument("--resampler", choices=RESAMPLERS, default=FeatureSpec.resampler,
+                        help="how other rates reach 16 kHz: soxr_hq (librosa's default; default) or kernel "
+                        "(the C++ resampler the built-in model was trained with)")
     parser.set_defaults(run=run_features_command, handler=run_features_command)
     return parser
 
@@ -59,7 +62,8 @@ def run_features_command(args: argparse.Namespace) -> int:
     """Errors become one line on stderr and exit status 2."""
     try:
         spec = FeatureSpec(kind=args.kind, clip_seconds=args.clip_seconds,
-                           trim_silence=bool(getattr(args, "trim_silence", False)))
+                           trim_silence=bool(getattr(args, "trim_silence", False)),
+                           resampler=getattr(args, "resampler", FeatureSpec.resampler))
         features = compute_file_features(args.audio, spec, args.impl)
         output = Path(args.output)
         if output.parent and not output.parent.exists():
@@ -68,7 +72,7 @@ def run_features_command(args: argparse.Namespace) -> int:
     except (ValueError, OSError, ImportError) as error:  # AudioError/AudioFileError are ValueErrors
         print(f"s2f features: error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
-    print(f"{output}: {features.shape} float32 ({spec.kind}, {args.impl})")
+    print(f"{output}: {features.shape} float32 ({spec.kind}, {args.impl}, {spec.resampler})")
     return 0
 
 

@@ -123,7 +123,7 @@ def reference_resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.nda
     proto, up, down = info["prototype"], info["up"], info["down"]
     half = (proto.size - 1) // 2
     reach = half // up + 1
-    n_out = -(-x.size * rate_out // rate_in)
+    n_out = (2 * x.size * rate_out + rate_in) // (2 * rate_in)  # soxr's rule: nearest, halves up
     out = np.empty(n_out)
     for start in range(0, n_out, 2048):
         t = np.arange(start, min(n_out, start + 2048)) * down

@@ -19,7 +19,7 @@ def untrained_default(seed: int = 0) -> Checkpoint:
     torch.manual_seed(seed)
     encoder = voice_encoder.VoiceEncoder(voice_encoder.PRESETS["small"]).eval()
     decoder = face_decoder.FaceDecoder(face_decoder.PRESETS["small"]).eval()
-    return Checkpoint(encoder, decoder, FeatureSpec(),
+    return Checkpoint(encoder, decoder, FeatureSpec(resampler="kernel"),
                       {"source": "fixed seed, untrained", "seed": seed, "trained": False})
 
 

@@ -91,7 +91,7 @@ def train(data_dir: Path, out_dir: Path, work_dir: Path, recipe: DefaultRecipe, 
 
     device = distributed.setup()
     started = time.time()
-    spec = FeatureSpec()
+    spec = FeatureSpec(resampler="kernel")  # the built-in model's spec, unchanged since its first training
     train_pairs, test_pairs = _corpus(data_dir, recipe, workers)
     if distributed.is_main():
         run_key = {"recipe": json.loads(json.dumps(dataclasses.asdict(recipe))), "rules_version": RULES_VERSION,
