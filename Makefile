@@ -3,19 +3,30 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# `make demo` installs only what the demo uses (the [serve] extra: no PyTorch, no DALI); `make test`
+# installs everything. Both share .venv: the full install also marks the demo's subset as present.
+DEMO_STAMP := $(VENV)/.installed-serve
+BUILD_INPUTS := pyproject.toml requirements-build.txt CMakeLists.txt $(wildcard csrc/*)
 
 .PHONY: demo test install bench-features train-default clean
 
-$(STAMP): requirements-dev.txt pyproject.toml CMakeLists.txt $(wildcard csrc/*)
+$(STAMP): requirements-dev.txt $(BUILD_INPUTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
-	$(PY) -m pip install --quiet --no-build-isolation -e .
-	touch $(STAMP)
+	$(PY) -m pip install --quiet -r requirements-build.txt
+	$(PY) -m pip install --quiet --no-build-isolation -r requirements-dev.txt
+	touch $(DEMO_STAMP) $(STAMP)
+
+$(DEMO_STAMP): $(BUILD_INPUTS)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-build.txt
+	$(PY) -m pip install --quiet --no-build-isolation -e ".[serve]"
+	touch $(DEMO_STAMP)
 
 install: $(STAMP)
 
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(PY) -m speech2face.demo
 
 test: $(STAMP)

@@ -1,4 +1,9 @@
-"""Where the built-in default model, the sample voice and generated artifacts live."""
+"""Where the built-in default model, the sample voice and generated artifacts live.
+
+The wheel carries `model_repository/`, `models/default/` and `assets/` as package data at the same
+places relative to this package as in a checkout (see pyproject.toml), so one rule finds them in
+both: an editable install resolves to the checkout, a regular one to site-packages.
+"""
 
 from __future__ import annotations
 
@@ -7,25 +12,39 @@ from pathlib import Path
 
 from speech2face.engine.bundle import MANIFEST, ModelBundle, load_bundle
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-BUILTIN_BUNDLE = PROJECT_ROOT / "models" / "default"
-SAMPLE_VOICE = PROJECT_ROOT / "assets" / "voice_sample.wav"
-ARTIFACTS = Path(os.environ.get("S2F_ARTIFACTS", PROJECT_ROOT / "artifacts"))
-UNTRAINED_BUNDLE = ARTIFACTS / "untrained-default"
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+# A checkout holds pyproject.toml beside the sources; an installed package does not.
+IS_CHECKOUT = (PACKAGE_ROOT / "pyproject.toml").is_file()
+PROJECT_ROOT = PACKAGE_ROOT  # kept for callers that show paths relative to the project
+MODEL_SOURCES = PACKAGE_ROOT / "model_repository"
+BUILTIN_BUNDLE = PACKAGE_ROOT / "models" / "default"
+SAMPLE_VOICE = PACKAGE_ROOT / "assets" / "voice_sample.wav"
+
+
+def _artifacts_dir() -> Path:
+    """Generated files: the checkout's artifacts/, else a user cache; never site-packages."""
+    if os.environ.get("S2F_ARTIFACTS"):
+        return Path(os.environ["S2F_ARTIFACTS"])
+    if IS_CHECKOUT:
+        return PACKAGE_ROOT / "artifacts"
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "speech2face"
+
+
+ARTIFACTS = _artifacts_dir()
+
+
+class BuiltinModelMissing(FileNotFoundError):
+    """The built-in model is not where the package expects it."""
 
 
 def default_bundle() -> ModelBundle:
-    """The committed built-in model; without one, fixed-seed weights exported on first use."""
-    if (BUILTIN_BUNDLE / MANIFEST).exists():
-        return load_bundle(BUILTIN_BUNDLE)
-    if not (UNTRAINED_BUNDLE / MANIFEST).exists():
-        # Needs the training stack (PyTorch), which `make demo` installs.
-        from speech2face.export.build import export_bundle
-        from speech2face.training.default_model import write_untrained_default
-
-        checkpoint = write_untrained_default(UNTRAINED_BUNDLE / "checkpoint.pt")
-        export_bundle(checkpoint, UNTRAINED_BUNDLE)
-    return load_bundle(UNTRAINED_BUNDLE)
+    """The built-in model (models/default). Nothing is trained or exported here."""
+    if not (BUILTIN_BUNDLE / MANIFEST).exists():
+        raise BuiltinModelMissing(
+            f"the built-in model is missing ({BUILTIN_BUNDLE / MANIFEST}); in a checkout, rebuild it with "
+            "`make train-default`, or pass a model with --bundle/--repository")
+    return load_bundle(BUILTIN_BUNDLE)
 
 
 def default_repository(out_dir: str | Path | None = None) -> Path:

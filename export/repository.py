@@ -25,8 +25,8 @@ from speech2face.engine.bundle import MANIFEST, ModelBundle
 from speech2face.export import model_configs
 from speech2face.export.model_configs import BatchingPolicy, ServingShapes
 
-# The Python models' sources, copied into every written repository.
-MODEL_SOURCES = Path(__file__).resolve().parent.parent / "model_repository"
+# The Python models' sources, copied into every written repository (package data when installed).
+from speech2face.engine.builtin import MODEL_SOURCES  # noqa: E402
 
 
 def _sha256(path: Path) -> str:
