@@ -49,6 +49,16 @@ def spectrogram(shape: tuple[int, ...]) -> Tensor:
     return Tensor(SPECTROGRAM_NAME, "float32", tuple(shape))
 
 
+# The gpu target for in-graph features: DALI's audio stage gives the 16 kHz clip (repeated,
+# then cropped to the FeatureSpec's clip_samples) to one engine from waveform to face.
+CLIP_NAME = "CLIP"
+WAVEFORM_ENGINE = "waveform_to_face"
+
+
+def clip(samples: int) -> Tensor:
+    return Tensor(CLIP_NAME, "float32", (samples,))
+
+
 def face_feature(dim: int) -> Tensor:
     """The L2-normalised face feature (cosine retrieval uses it as is)."""
     return Tensor(FACE_FEATURE_NAME, "float32", (dim,))
@@ -72,3 +82,4 @@ ONNX_ENCODER_INPUT = "spectrogram"
 ONNX_ENCODER_OUTPUTS = ("feature", "feature_normalized")
 ONNX_DECODER_INPUT = "feature"
 ONNX_DECODER_OUTPUTS = ("image", "landmarks")
+ONNX_CLIP_INPUT = "clip"
