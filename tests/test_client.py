@@ -12,7 +12,7 @@ import soundfile
 from speech2face.engine.async_client import AsyncSpeech2FaceClient
 from speech2face.engine.client import (FaceResult, InferenceError, InvalidInput, ModelNotFound, ModelStatistics,
                                        RequestTimeout, RetryPolicy, ServerUnavailable, Speech2FaceClient,
-                                       classify_error, parse_statistics, prepare_audio)
+                                       check_audio_file, classify_error, parse_statistics, prepare_audio)
 from speech2face.engine.local_runtime import LocalRuntime
 
 FEATURE_ATOL = 1e-4
@@ -41,12 +41,13 @@ def test_prepare_audio_converts_to_the_contract():
     (np.zeros(0, np.float32), 16000, "audio is empty"),
     (np.array([0.1, np.nan, 0.2], np.float32), 16000, "NaN or Inf"),
     (np.array([0.1, np.inf], np.float64), 16000, "NaN or Inf"),
-    (np.array([1e300, 0.0]), 16000, "NaN or Inf"),
+    (np.array([1e300, 0.0]), 16000, "sample 0 is too large"),
     (np.zeros((2, 3, 4), np.float32), 16000, "1-D mono or 2-D"),
     (np.zeros((100, 40), np.float32), 16000, "at most 16 channels"),
     (np.zeros(10, np.complex64), 16000, "dtype complex64"),
     (np.zeros(10, np.int8), 16000, "dtype int8"),
     (np.zeros(10, np.float32), 0, "sample rate"),
+    (np.zeros(10, np.float32), 4000, "4000 Hz is not supported"),
     (np.zeros(10, np.float32), -16000, "sample rate"),
     (np.zeros(10, np.float32), 16000.5, "sample rate"),
     (np.zeros(10, np.float32), 2**40, "sample rate"),
@@ -136,6 +137,27 @@ def test_garbage_file_is_a_client_side_error(tmp_path):
 def test_unknown_protocol_is_refused():
     with pytest.raises(ValueError, match="protocol"):
         Speech2FaceClient("127.0.0.1:1", "carrier-pigeon")
+    with pytest.raises(ValueError, match="send_files"):
+        Speech2FaceClient("127.0.0.1:1", send_files="sometimes")
+
+
+def test_file_checks_read_the_header_only(tmp_path):
+    rate = 16000
+    soundfile.write(tmp_path / "long.flac", np.zeros(rate * 11, np.float32), rate)
+    soundfile.write(tmp_path / "voice.aiff", np.zeros(rate, np.float32), rate)
+    long_file = (tmp_path / "long.flac").read_bytes()
+    check_audio_file(long_file, "long.flac")     # 11 s is fine by default
+    with pytest.raises(InvalidInput, match="long.flac: audio is 11 s long; the limit is 10 s"):
+        check_audio_file(long_file, "long.flac", max_seconds=10)
+    with pytest.raises(InvalidInput, match="request limit is 0 MiB"):
+        check_audio_file(long_file, "long.flac", max_request_bytes=len(long_file) - 1)
+    with Speech2FaceClient("127.0.0.1:1") as client:
+        with pytest.raises(InvalidInput, match="AIFF files are not served"):
+            client.infer(tmp_path / "voice.aiff")
+        with pytest.raises(InvalidInput, match="audio file bytes: not a readable audio file"):
+            client.infer_file(b"RIFF" + bytes(40))
+        with pytest.raises(InvalidInput, match="carries its own sample rate"):
+            client.infer(tmp_path / "long.flac", 16000)
 
 
 # --------------------------------------------------------------------------------- real server
@@ -229,3 +251,57 @@ def test_http_client_recovers_after_a_timeout(triton_server, runtime, voice_like
         for _ in range(2):
             result = client.infer(audio, rate)
             assert np.abs(result.feature - runtime.infer(audio, rate).feature).max() <= FEATURE_ATOL
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_files_are_sent_whole_or_decoded_here(triton_server, runtime, voice_like, tmp_path, protocol):
+    """AUDIO_FILE carries the FLAC itself; "samples" decodes it in the client: both give the file's face."""
+    audio, rate = voice_like
+    soundfile.write(tmp_path / "voice.flac", audio, rate, subtype="PCM_16")
+    decoded, _ = soundfile.read(tmp_path / "voice.flac", dtype="float32")
+    expected = runtime.infer(decoded, rate).feature
+    url = _url(triton_server, protocol)
+    with Speech2FaceClient(url, protocol, send_files="file") as as_file, \
+            Speech2FaceClient(url, protocol, send_files="samples") as as_samples:
+        sent_whole = as_file.infer_file((tmp_path / "voice.flac").read_bytes())
+        decoded_here = as_samples.infer(tmp_path / "voice.flac")
+    assert np.abs(sent_whole.feature - expected).max() <= FEATURE_ATOL
+    assert np.abs(decoded_here.feature - expected).max() <= FEATURE_ATOL
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_shared_memory_requests_match_in_band_ones(triton_server, runtime, voice_like, protocol):
+    audio, rate = voice_like
+    longer = np.tile(audio, 4)     # 10 s: needs a larger region than the first clip's
+    url = _url(triton_server, protocol)
+    with Speech2FaceClient(url, protocol, shared_memory=True) as client:
+        results = client.infer_batch([(audio, rate), (longer, rate), (audio * 0.5, rate)], max_in_flight=3)
+        regions = client._pool.drain()
+    for (clip, r), result in zip([(audio, rate), (longer, rate), (audio * 0.5, rate)], results):
+        assert np.abs(result.feature - runtime.infer(clip, r).feature).max() <= FEATURE_ATOL
+    assert regions and all(slot.registered for slot in regions)
+
+    async def main():
+        async with AsyncSpeech2FaceClient(url, protocol, shared_memory=True) as client:
+            return await client.infer_batch([(audio, rate)] * 4, max_in_flight=4)
+
+    for result in asyncio.run(main()):
+        assert np.abs(result.feature - runtime.infer(audio, rate).feature).max() <= FEATURE_ATOL
+    with Speech2FaceClient(url, protocol) as client:   # every region was unregistered on close
+        status = client._client.get_system_shared_memory_status(
+            headers=client._restricted_headers(), **({"as_json": True} if protocol == "grpc" else {}))
+    assert not (status.get("regions") if isinstance(status, dict) else status)
+
+
+def test_async_http_client_recovers_after_a_timeout(triton_server, runtime, voice_like):
+    audio, rate = voice_like
+
+    async def main():
+        async with AsyncSpeech2FaceClient(triton_server.http_url, "http", timeout_s=0.001) as client:
+            with pytest.raises(RequestTimeout):
+                await client.infer(audio, rate)
+            client.timeout_s = 60.0
+            return [await client.infer(audio, rate) for _ in range(2)]
+
+    for result in asyncio.run(main()):
+        assert np.abs(result.feature - runtime.infer(audio, rate).feature).max() <= FEATURE_ATOL
