@@ -17,7 +17,6 @@ from speech2face.engine.bundle import ModelBundle
 from speech2face.engine.features import compute_features, validate_audio
 from speech2face.engine.onnx_runner import open_session
 from speech2face.engine.results import FaceResult
-from speech2face.engine.results import FaceResult
 
 
 class LocalRuntime:
