@@ -58,11 +58,25 @@ def cmd_serve(args) -> int:
         server.stop()
 
 
+# Triton's usual ports, where `s2f serve` listens by default: `s2f infer` reuses a server found there.
+LOCAL_PORTS = {"grpc": 8001, "http": 8000}
+
+
+def _local_server(protocol: str) -> str | None:
+    """127.0.0.1 at the default port, when a server there serves the speech2face model."""
+    from speech2face.engine.client import Speech2FaceClient
+
+    url = f"127.0.0.1:{LOCAL_PORTS[protocol]}"
+    with Speech2FaceClient(url, protocol, timeout_s=2.0) as client:
+        return url if client.is_ready() else None
+
+
 @contextlib.contextmanager
 def _endpoint(args):
-    """The server at --url, or a local one on the default model for the duration of the command."""
-    if args.url:
-        yield args.url
+    """The server at --url, one already up on the default local port, or a temporary local one."""
+    url = args.url or (None if args.repository else _local_server(args.protocol))
+    if url:
+        yield url
         return
     from speech2face.engine.server import TritonServer
 
@@ -72,37 +86,27 @@ def _endpoint(args):
         yield server.grpc_url if args.protocol == "grpc" else server.http_url
 
 
-def _audio_paths(inputs: list[str]) -> list[Path]:
-    paths: list[Path] = []
-    for item in map(Path, inputs):
-        if item.is_dir():
-            paths += sorted(p for p in item.iterdir() if p.suffix.lower() in (".wav", ".flac", ".ogg"))
-        else:
-            paths.append(item)
-    if not paths:
-        raise UsageError("no audio files found in the given inputs")
-    return paths
-
-
 def cmd_infer(args) -> int:
-    from PIL import Image
-
-    from speech2face.engine.audio_io import read_audio
+    """Every file that can be read gets its face; the others are reported; exit 2 if any failed."""
+    from speech2face.engine import infer_files
     from speech2face.engine.client import Speech2FaceClient
 
-    paths = _audio_paths(args.audio)
-    clips = [(p, *read_audio(p)) for p in paths]
+    jobs = infer_files.collect(args.audio, args.recursive)
+    if not jobs:
+        raise UsageError("no audio files found in the given inputs")
     out = Path(args.output)
-    if len(clips) > 1 and out.suffix:
+    if len(jobs) > 1 and out.suffix:
         raise UsageError("several inputs need -o to name a folder, not a file")
-    with _endpoint(args) as url, Speech2FaceClient(url, args.protocol) as client:
-        for path, samples, rate in clips:
-            result = client.infer(samples, rate)
-            target = out if len(clips) == 1 and out.suffix else out / f"{path.stem}.png"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(result.image).save(target)
-            print(f"{path} -> {target}  ({result.latency_s * 1e3:.0f} ms)")
-    return 0
+    good, failed = infer_files.check(jobs)
+    for job, reason in failed:
+        print(f"{job.source}: {reason}", file=sys.stderr)
+    if good:
+        where = dict(zip(jobs, infer_files.targets(jobs, out)))
+        with _endpoint(args) as url, Speech2FaceClient(url, args.protocol) as client:
+            failed += infer_files.run(client, [(job, data, where[job]) for job, data in good])
+    if failed:
+        print(f"s2f infer: {len(failed)} of {len(jobs)} files failed", file=sys.stderr)
+    return 2 if failed else 0
 
 
 def cmd_export(args) -> int:
@@ -223,7 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
     infer = commands.add_parser("infer", help="voice file(s) or a folder -> face PNG(s)")
     infer.add_argument("audio", nargs="+", help="WAV/FLAC/OGG files or folders")
     infer.add_argument("-o", "--output", required=True, help="PNG file, or a folder for several inputs")
-    infer.add_argument("--url", help="host:port of a running server (default: start one locally)")
+    infer.add_argument("--url", help="host:port of a running server (default: one on the usual local "
+                                     "port, 8001 gRPC / 8000 HTTP, or else a temporary one)")
+    infer.add_argument("-r", "--recursive", action="store_true", help="also take audio files in subfolders")
     infer.add_argument("--protocol", choices=("grpc", "http"), default="grpc")
     infer.add_argument("--repository", help="repository for the local server (default: built-in model)")
     _add_server_options(infer)

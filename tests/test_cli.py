@@ -37,6 +37,42 @@ def test_infer_over_http_on_a_folder(triton_server, voice_like, tmp_path):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "b.png"]
 
 
+def test_many_files_one_failure_clashing_stems_and_subfolders(triton_server, bundle, voice_like, tmp_path):
+    audio, rate = voice_like
+    folder = tmp_path / "in"
+    (folder / "sub").mkdir(parents=True)
+    soundfile.write(folder / "a.wav", audio, rate)
+    soundfile.write(folder / "a.flac", audio * 0.5, rate)
+    soundfile.write(folder / "sub" / "b.ogg", audio, rate)
+    (folder / "broken.wav").write_bytes(b"RIFF" + bytes(60))
+    result = _s2f("infer", str(folder), "--recursive", "-o", str(tmp_path / "out"), "--url", triton_server.grpc_url)
+    assert result.returncode == 2, result.stderr
+    assert "broken.wav: not a readable audio file" in result.stderr
+    assert "1 of 4 files failed" in result.stderr and "Traceback" not in result.stderr
+    written = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*.png"))
+    assert written == ["a.flac.png", "a.wav.png", "sub/b.png"]
+    faces = [np.asarray(Image.open(tmp_path / "out" / name)) for name in written]
+    assert all(face.shape == (bundle.image_size, bundle.image_size, 3) for face in faces)
+    assert not np.array_equal(faces[0], faces[1])    # two different clips, two faces, neither overwritten
+    flat = _s2f("infer", str(folder), "-o", str(tmp_path / "flat"), "--url", triton_server.grpc_url)
+    assert sorted(p.name for p in (tmp_path / "flat").rglob("*.png")) == ["a.flac.png", "a.wav.png"]
+    assert flat.returncode == 2
+
+
+def test_infer_reuses_a_server_on_the_default_local_port(triton_server, monkeypatch):
+    import argparse
+
+    from speech2face.engine import cli
+
+    monkeypatch.setattr(cli, "LOCAL_PORTS", {"grpc": triton_server.grpc_port, "http": triton_server.http_port})
+    for protocol in ("grpc", "http"):
+        args = argparse.Namespace(url=None, repository=None, protocol=protocol)
+        with cli._endpoint(args) as url:      # no server is started: the running one is used
+            assert url == (triton_server.grpc_url if protocol == "grpc" else triton_server.http_url)
+    monkeypatch.setattr(cli, "LOCAL_PORTS", {"grpc": 1, "http": 1})
+    assert cli._local_server("grpc") is None and cli._local_server("http") is None
+
+
 def test_unreadable_file_is_one_clear_line(tmp_path):
     garbage = tmp_path / "garbage.wav"
     garbage.write_bytes(b"\x00\x01not audio at all" * 10)
@@ -50,32 +86,3 @@ def test_missing_file_is_named(tmp_path):
     result = _s2f("infer", str(tmp_path / "nope.wav"), "-o", str(tmp_path / "x.png"), "--url", "127.0.0.1:1")
     assert result.returncode == 2
     assert "nope.wav" in result.stderr and "Traceback" not in result.stderr
-
-
-def test_eval_reports_retrieval_and_agreement_as_json(tmp_path):
-    """`s2f eval` on a fresh tiny corpus (identities the built-in model never saw): last line JSON."""
-    import json
-    import shutil
-
-    from speech2face.engine.builtin import BUILTIN_BUNDLE
-    from speech2face.training.data.synthetic import generate_corpus
-
-    corpus = generate_corpus(tmp_path / "corpus", 40, 2, seed=5, workers=2)
-    checkpoint = tmp_path / "model" / "checkpoint.pt"
-    checkpoint.parent.mkdir()
-    shutil.copyfile(BUILTIN_BUNDLE / "checkpoint.pt", checkpoint)
-    result = _s2f("eval", "--checkpoint", str(checkpoint), "--data", str(corpus), "--json")
-    assert result.returncode == 0, result.stderr
-    metrics = json.loads(result.stdout.strip().splitlines()[-1])
-    # the recipe's split: 35 % of 40 identities held out, 2 clips each
-    assert metrics["gallery_size"] == 14 and metrics["queries"] == 28
-    assert metrics["chance_at_1"] == 1 / 14 and 0.0 <= metrics["r_at_1"] <= 1.0
-    assert metrics["gender_agreement"] >= 0.8          # the built-in model reads gender at 0.97
-    report = (checkpoint.parent / "EVALUATION.md").read_text()
-    assert report.startswith(f"# Evaluation of {checkpoint}") and "| cosine |" in report
-
-
-def test_eval_without_a_corpus_is_one_clear_line(tmp_path):
-    result = _s2f("eval", "--data", str(tmp_path / "nowhere"))
-    assert result.returncode == 2
-    assert "no corpus" in result.stderr and "Traceback" not in result.stderr
