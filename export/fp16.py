@@ -151,13 +151,14 @@ def _ensure_node_names(model: onnx.ModelProto) -> None:
             node.name = f"_s2f_node_{i}"
 
 
-def to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
-    """An fp16 copy of `model` with fp32 inputs/outputs (same contract) and an fp32 tail."""
+def to_fp16(model: onnx.ModelProto, keep_fp32_nodes: list[str] = ()) -> onnx.ModelProto:
+    """An fp16 copy of `model` with fp32 inputs/outputs (same contract) and an fp32 tail;
+    `keep_fp32_nodes` (node names) stay fp32 too (the waveform graph's STFT front end)."""
     from onnxconverter_common import float16  # export-time dependency only
 
     model = onnx.ModelProto.FromString(model.SerializeToString())
     _ensure_node_names(model)
-    tail = _tail_nodes(model)
+    tail = _tail_nodes(model) + list(keep_fp32_nodes)
     _split_shared_initializers(model, set(tail))
     with warnings.catch_warnings():
         # "the float32 number 1e-12 will be truncated to 1e-07": expected for tiny constants.
@@ -174,10 +175,10 @@ def to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
     return converted
 
 
-def write_fp16(source: str | Path, target: str | Path) -> Path:
+def write_fp16(source: str | Path, target: str | Path, keep_fp32_nodes: list[str] = ()) -> Path:
     """Converts the ONNX file at `source` and writes it atomically to `target`."""
     source, target = Path(source), Path(target)
-    converted = to_fp16(onnx.load(str(source)))
+    converted = to_fp16(onnx.load(str(source)), keep_fp32_nodes)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".onnx.tmp")
     os.close(fd)

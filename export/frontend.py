@@ -65,7 +65,7 @@ class StftFrontEnd(nn.Module):
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         spec = self.spec
         x = self.conv(audio.unsqueeze(1))                      # (N, 2F, T)
-        x = x.reshape(x.shape[0], 2, spec.n_bins, spec.n_frames)  # (N, re/im, F, T)
+        x = x.reshape(-1, 2, spec.n_bins, spec.n_frames)     # (N, re/im, F, T); -1: no Shape op
         if spec.kind == "complex_powerlaw":
             x = torch.sign(x) * torch.pow(torch.abs(x), spec.power)
         else:
