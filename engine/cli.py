@@ -14,11 +14,15 @@ class UsageError(Exception):
     pass
 
 
-def _add_server_options(parser: argparse.ArgumentParser) -> None:
+def _add_server_options(parser: argparse.ArgumentParser, ports: tuple[int, int, int] = (0, 0, 0)) -> None:
+    """--host and the ports (gRPC, HTTP, metrics); 0 picks a free port."""
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
-    parser.add_argument("--grpc-port", type=int, default=0, help="0 picks a free port")
-    parser.add_argument("--http-port", type=int, default=0)
-    parser.add_argument("--metrics-port", type=int, default=0)
+    parser.add_argument("--grpc-port", type=int, default=ports[0], help=f"default {ports[0]}; 0 picks a free port")
+    parser.add_argument("--http-port", type=int, default=ports[1], help=f"default {ports[1]}")
+    parser.add_argument("--metrics-port", type=int, default=ports[2], help=f"default {ports[2]}")
+    parser.add_argument("--open-admin-apis", action="store_true",
+                        help="serve the shared-memory, model-repository, logging and trace APIs without the "
+                             "admin key (docs/SECURITY.md); by default they need it")
 
 
 def _server_options(args, repository: Path):
@@ -26,7 +30,11 @@ def _server_options(args, repository: Path):
 
     return ServerOptions(model_repository=repository, host=args.host, grpc_port=args.grpc_port,
                          http_port=args.http_port, metrics_port=args.metrics_port,
-                         model_control=getattr(args, "model_control", "none"))
+                         model_control=getattr(args, "model_control", "none"),
+                         open_admin_apis=getattr(args, "open_admin_apis", False),
+                         # p50/p99 per model on the metrics port (Prometheus summaries, Triton >= 2.40)
+                         extra_args=("--metrics-config=summary_latencies=true",)
+                         if getattr(args, "latency_summaries", False) else ())
 
 
 def _repository(args) -> Path:
@@ -41,21 +49,28 @@ def _repository(args) -> Path:
 
 
 def cmd_serve(args) -> int:
-    from speech2face.engine.server import TritonServer
+    """Runs a supervised server (engine/supervisor.py) until Ctrl-C or SIGTERM, which drain and stop it."""
+    from speech2face.engine.supervisor import Supervisor, SupervisorPolicy
 
-    server = TritonServer(_server_options(args, _repository(args))).start()
-    print(f"speech2face serving: gRPC {server.grpc_url}  HTTP {server.http_url}  "
-          f"metrics {args.host}:{server.metrics_port}  (Ctrl-C stops)", flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    supervisor = Supervisor(_server_options(args, _repository(args)),
+                            SupervisorPolicy(check_interval_s=args.check_interval))
+    signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        code = server.wait()
-        print(f"tritonserver exited with code {code}:\n{server.log_tail()}", file=sys.stderr)
-        return 1
+        server = supervisor.start()
+        print(f"speech2face serving: gRPC {server.grpc_url}  HTTP {server.http_url}  "
+              f"metrics {server.metrics_url}  (Ctrl-C stops)", flush=True)
+        return supervisor.run()
     except KeyboardInterrupt:
         print("stopping…", flush=True)
         return 0
     finally:
-        server.stop()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)   # a second Ctrl-C must not cut the drain short
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        supervisor.close()
+
+
+def _raise_interrupt(*_) -> None:
+    raise KeyboardInterrupt
 
 
 # Triton's usual ports, where `s2f serve` listens by default: `s2f infer` reuses a server found there.
@@ -139,30 +154,22 @@ def cmd_export(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    """Held-out evaluation of a checkpoint (needs the training stack: PyTorch)."""
+    """Held-out evaluation of a checkpoint (needs the training stack: PyTorch); see training/eval_command.py."""
     import json
 
     from speech2face.engine.builtin import ARTIFACTS, BUILTIN_BUNDLE
-    from speech2face.training.checkpoint import load_checkpoint
-    from speech2face.training.data.synthetic import SyntheticPairs, estimate_face_traits
-    from speech2face.training.evaluate import BUILTIN_TITLE, evaluate, markdown_report
+    from speech2face.training.eval_command import run_eval
+    from speech2face.training.evaluate import BUILTIN_TITLE
 
-    checkpoint_path = Path(args.checkpoint or BUILTIN_BUNDLE / "checkpoint.pt")
-    data = Path(args.data or ARTIFACTS / "synthetic-corpus")
-    if not checkpoint_path.exists():
-        raise UsageError(f"{checkpoint_path}: no checkpoint; run `make train-default` or pass --checkpoint")
-    if not data.exists():
-        raise UsageError(f"{data}: no corpus; run `make train-default` or pass --data")
-    checkpoint = load_checkpoint(checkpoint_path)
-    # The held-out split is the one the checkpoint's recipe never trained on.
-    recipe = checkpoint.provenance.get("recipe", {})
-    fractions = {k: recipe[k] for k in ("val_fraction", "test_fraction") if k in recipe}
-    result = evaluate(checkpoint, SyntheticPairs(data, split="test", **fractions), estimate_face_traits)
+    checkpoint = Path(args.checkpoint or BUILTIN_BUNDLE / "checkpoint.pt")
+    out = Path(args.out) if args.out else ARTIFACTS / "eval" / checkpoint.parent.name
     # The built-in bundle's report is committed: its title names no machine-specific path.
-    report = markdown_report(result, BUILTIN_TITLE if args.checkpoint is None else f"Evaluation of {args.checkpoint}")
-    report_path = checkpoint_path.with_name("EVALUATION.md") if args.report is None else Path(args.report)
-    report_path.write_text(report)
-    print(report)
+    title = BUILTIN_TITLE if args.checkpoint is None else f"Evaluation of {args.checkpoint}"
+    try:
+        result = run_eval(checkpoint, Path(args.data) if args.data else None, out,
+                          Path(args.report) if args.report else None, title)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
     if args.json:
         print(json.dumps(result))
     return 0
@@ -182,6 +189,7 @@ def cmd_tune(args) -> int:
     import tritonclient.grpc as grpc_client
 
     from speech2face.engine import tune
+    from speech2face.engine.admin_key import admin_headers
     from speech2face.engine.audio_io import read_audio
     from speech2face.engine.builtin import SAMPLE_VOICE
     from speech2face.engine.server import TritonServer
@@ -196,7 +204,7 @@ def cmd_tune(args) -> int:
     try:
         control = grpc_client.InferenceServerClient(url)
         for candidate in candidates:
-            tune.configure(control, repository, candidate)
+            tune.configure(control, repository, candidate, headers=admin_headers())
             result = tune.measure(url, candidate, audio, rate, args.concurrency, args.window)
             results.append(result)
             print(f"{candidate.label():<54} {result.throughput:7.1f} req/s  p50 {result.p50_ms:7.1f} ms  "
@@ -221,7 +229,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--repository", help="Triton model repository (default: the built-in model)")
     serve.add_argument("--model-control", choices=("none", "explicit"), default="none",
                        help="'explicit' turns on the load/unload API (off by default)")
-    _add_server_options(serve)
+    serve.add_argument("--latency-summaries", action="store_true",
+                       help="export request latency quantiles (p50, p99) per model on the metrics port")
+    serve.add_argument("--check-interval", type=float, default=5.0,
+                       help="seconds between the supervisor's health checks (server, model, canary inference)")
+    _add_server_options(serve, ports=(8001, 8000, 8002))
     serve.set_defaults(run=cmd_serve)
 
     infer = commands.add_parser("infer", help="voice file(s) or a folder -> face PNG(s)")
@@ -268,8 +280,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluation = commands.add_parser("eval", help="retrieval R@K and attribute agreement on held-out identities")
     evaluation.add_argument("--checkpoint", help="default: the built-in model's checkpoint")
-    evaluation.add_argument("--data", help="synthetic corpus folder (default: the one make train-default wrote)")
-    evaluation.add_argument("--report", help="markdown report path (default: beside the checkpoint)")
+    evaluation.add_argument("--data", help="synthetic corpus folder (default: the checkpoint recipe's own, "
+                                           "generated and cached when missing)")
+    evaluation.add_argument("--out", help="folder for evaluation.json and EVALUATION.md (default: "
+                                          "artifacts/eval/<checkpoint folder>; --out models/default rewrites the "
+                                          "built-in model's committed report)")
+    evaluation.add_argument("--report", help="markdown report path (default: OUT/EVALUATION.md)")
     evaluation.add_argument("--json", action="store_true", help="print the metrics as one JSON object last")
     evaluation.set_defaults(run=cmd_eval)
 
@@ -296,6 +312,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.run(args)
+    except KeyboardInterrupt:   # every server a command started is stopped on the way out
+        print(f"s2f {args.command}: interrupted", file=sys.stderr)
+        return 130
     except (UsageError, AudioFileError, InferenceError, FileNotFoundError) as error:
         print(f"s2f {args.command}: error: {error}", file=sys.stderr)
         return 2

@@ -16,11 +16,12 @@ import torch
 import torch.nn.functional as F
 
 from speech2face.training.checkpoint import Checkpoint
-from speech2face.training.metrics import KS, chance_at_k, confusion, recall_at_k
+from speech2face.training.metrics import KS, chance_at_k, confusion, recall_at_k, sliced_recall_at_k
 from speech2face.training.stage_data import VoiceToFace, faces_by_identity, to_image_tensor
 from speech2face.training.stages import encode_faces
 
 TRAITS = {"gender": 2, "age": None}
+SF2F_GALLERY, SF2F_KS = 100, (1, 5, 10)
 BUILTIN_TITLE = "Built-in model: held-out synthetic identities"  # age: number of buckets taken from the data
 
 
@@ -37,6 +38,26 @@ def _reconstruct(checkpoint: Checkpoint, features: torch.Tensor, size: int) -> n
     return (images.clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
+def retrieval_protocols(predicted: np.ndarray, gallery: np.ndarray, truth: np.ndarray) -> dict:
+    """Both retrieval protocols on the same features (gallery row i: identity i's true face).
+
+    - ``paper`` (Speech2Face): one gallery of every held-out identity, R@1/2/5/10 under cosine,
+      L2 and L1, with the chance row K/N.
+    - ``sf2f`` (Bai et al. 2022 and later work): cosine R@1/5/10 within galleries of 100
+      identities, averaged over the disjoint slices of the held-out set; chance K/100.
+    """
+    paper = {metric: {f"R@{k}": v for k, v in recall_at_k(predicted, gallery, truth, metric).items()}
+             for metric in ("cosine", "l2", "l1")}
+    paper["chance"] = {f"R@{k}": v for k, v in chance_at_k(len(gallery)).items()}
+    paper["gallery_size"] = len(gallery)
+    recall, slices = sliced_recall_at_k(predicted, gallery, truth, "cosine", SF2F_GALLERY, SF2F_KS)
+    size = min(SF2F_GALLERY, len(gallery))
+    sf2f = {f"r_at_{k}": recall[k] for k in SF2F_KS}
+    sf2f.update({"gallery_size": size, "galleries": slices, "metric": "cosine",
+                 "chance": {f"r_at_{k}": v for k, v in chance_at_k(size, SF2F_KS).items()}})
+    return {"paper": paper, "sf2f": sf2f}
+
+
 def evaluate(checkpoint: Checkpoint, pairs, estimate_traits: Callable[[np.ndarray], dict]) -> dict:
     if checkpoint.face_encoder is None:
         raise ValueError("the checkpoint holds no face encoder to build the gallery with")
@@ -46,12 +67,9 @@ def evaluate(checkpoint: Checkpoint, pairs, estimate_traits: Callable[[np.ndarra
     predicted = _predict(checkpoint, dataset)
     truth = np.asarray(dataset.targets)
     result: dict = {"gallery_size": len(ids), "queries": len(dataset)}
-    for metric in ("cosine", "l2", "l1"):
-        recall = recall_at_k(predicted.numpy(), gallery.numpy(), truth, metric)
-        result[f"recall_{metric}"] = {f"R@{k}": recall[k] for k in KS}
-    result["chance"] = {f"R@{k}": v for k, v in chance_at_k(len(ids)).items()}
-    result["r_at_1"] = result["recall_cosine"]["R@1"]
-    result["chance_at_1"] = result["chance"]["R@1"]
+    result.update(retrieval_protocols(predicted.numpy(), gallery.numpy(), truth))
+    result["r_at_1"] = result["paper"]["cosine"]["R@1"]
+    result["chance_at_1"] = result["paper"]["chance"]["R@1"]
 
     size = faces.shape[1]
     true_traits = [estimate_traits(face) for face in faces]
@@ -69,12 +87,18 @@ def evaluate(checkpoint: Checkpoint, pairs, estimate_traits: Callable[[np.ndarra
 
 
 def markdown_report(result: dict, title: str) -> str:
-    lines = [f"# {title}", "", f"Gallery: {result['gallery_size']} held-out identities; "
-             f"{result['queries']} voice queries.", "", "| distance | R@1 | R@2 | R@5 | R@10 |", "|---|---|---|---|---|"]
+    paper, sf2f = result["paper"], result["sf2f"]
+    lines = [f"# {title}", "", f"Paper protocol (Speech2Face): one gallery of all {result['gallery_size']} held-out "
+             f"identities; {result['queries']} voice queries.", "",
+             "| distance | R@1 | R@2 | R@5 | R@10 |", "|---|---|---|---|---|"]
     for metric in ("l2", "l1", "cosine"):
-        r = result[f"recall_{metric}"]
-        lines.append(f"| {metric} | " + " | ".join(f"{100 * r[f'R@{k}']:.2f}" for k in KS) + " |")
-    lines.append("| chance | " + " | ".join(f"{100 * result['chance'][f'R@{k}']:.2f}" for k in KS) + " |")
+        lines.append(f"| {metric} | " + " | ".join(f"{100 * paper[metric][f'R@{k}']:.2f}" for k in KS) + " |")
+    lines.append("| chance | " + " | ".join(f"{100 * paper['chance'][f'R@{k}']:.2f}" for k in KS) + " |")
+    lines += ["", f"SF2F protocol (Bai et al. 2022): cosine, galleries of {sf2f['gallery_size']} identities, "
+              f"mean over {sf2f['galleries']} disjoint slices.", "",
+              "| | R@1 | R@5 | R@10 |", "|---|---|---|---|",
+              "| cosine | " + " | ".join(f"{100 * sf2f[f'r_at_{k}']:.2f}" for k in SF2F_KS) + " |",
+              "| chance | " + " | ".join(f"{100 * sf2f['chance'][f'r_at_{k}']:.2f}" for k in SF2F_KS) + " |"]
     lines += ["", "| trait | agreement (voice -> face vs true face) | decoder-only upper bound |", "|---|---|---|"]
     for trait in ("gender", "age"):
         lines.append(f"| {trait} | {result[f'{trait}_agreement']:.3f} | {result[f'{trait}_agreement_face_to_face']:.3f} |")

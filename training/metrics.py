@@ -33,6 +33,22 @@ def chance_at_k(gallery_size: int, ks: tuple[int, ...] = KS) -> dict[int, float]
     return {k: min(1.0, k / gallery_size) for k in ks}
 
 
+def sliced_recall_at_k(queries: np.ndarray, gallery: np.ndarray, truth: np.ndarray, metric: str,
+                       gallery_size: int, ks: tuple[int, ...]) -> tuple[dict[int, float], int]:
+    """R@K averaged over galleries of `gallery_size` identities: the gallery cut into disjoint
+    consecutive slices (a remainder shorter than a slice is left out, as in SF2F's evaluator), each
+    slice ranked only by the queries of its own identities. Returns (recall per K, slices used).
+    With fewer identities than one slice, one gallery of all of them."""
+    size = min(gallery_size, len(gallery))
+    slices = len(gallery) // size
+    per_slice = []
+    for s in range(slices):
+        ids = np.arange(s * size, (s + 1) * size)
+        mine = (truth >= ids[0]) & (truth <= ids[-1])
+        per_slice.append(recall_at_k(queries[mine], gallery[ids], truth[mine] - ids[0], metric, ks))
+    return {k: float(np.mean([r[k] for r in per_slice])) for k in ks}, slices
+
+
 def confusion(true_labels: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
     """Row-normalised confusion matrix (rows: trait of the true face; columns: of the reconstruction)."""
     matrix = np.zeros((n_classes, n_classes))

@@ -159,7 +159,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("artifacts/synthetic-corpus"))
     parser.add_argument("--work", type=Path, default=Path("artifacts/train-default"))
-    parser.add_argument("--out", type=Path, default=Path("models/default"))
+    parser.add_argument("--out", type=Path, default=Path("artifacts/default-model"),
+                        help="bundle folder (make train-default passes models/default, the committed built-in model)")
     parser.add_argument("--identities", type=int, default=DefaultRecipe.identities)
     parser.add_argument("--voice-epochs", type=int, default=DefaultRecipe.voice_epochs)
     parser.add_argument("--face-epochs", type=int, default=DefaultRecipe.face_epochs)

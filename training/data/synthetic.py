@@ -147,11 +147,16 @@ def _chunk_worker(seed: int, start: int, stop: int, clips_per_identity: int, ima
     os.replace(tmp, path)
 
 
-def _run_chunks(tasks: list[tuple], chunk_dir: Path, workers: int, verbose: bool) -> None:
+def _run_chunks(tasks: list[tuple], chunk_dir: Path, workers: int, verbose: bool, progress: bool = False) -> None:
     """Each pending chunk in its own fresh interpreter, at most `workers` at a time."""
     pending = [t for t in tasks if not (chunk_dir / f"{t[1]:07d}.npz").exists()]
     running: list[tuple[subprocess.Popen, tuple]] = []
     done = len(tasks) - len(pending)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(tasks), initial=done, desc=f"synthetic corpus -> {chunk_dir.parent}", unit="chunk")
     try:
         while pending or running:
             while pending and len(running) < max(1, workers):
@@ -167,9 +172,13 @@ def _run_chunks(tasks: list[tuple], chunk_dir: Path, workers: int, verbose: bool
                 raise RuntimeError(f"synthetic corpus: chunk {task[1]}..{task[2]} failed "
                                    f"(exit {process.returncode}):\n{output.decode(errors='replace')[-4000:]}")
             done += 1
+            if bar is not None:
+                bar.update(1)
             if verbose:
                 print(f"synthetic corpus: chunk {done}/{len(tasks)} done", flush=True)
     finally:
+        if bar is not None:
+            bar.close()
         for process, _ in running:
             process.kill()
             process.wait()
@@ -190,12 +199,14 @@ def read_manifest(root: str | Path) -> dict | None:
 
 
 def generate_corpus(out_dir: str | Path, n_identities: int, clips_per_identity: int = 2, seed: int = 0,
-                    workers: int = 2, *, image_size: int = IMAGE_SIZE, verbose: bool = False) -> Path:
+                    workers: int = 2, *, image_size: int = IMAGE_SIZE, verbose: bool = False,
+                    progress: bool = False) -> Path:
     """Write the corpus to `out_dir` and return it; a no-op when its manifest already matches.
 
     Identities are generated in fixed chunks of CHUNK_SIZE, each in a fresh Python process (at
     most `workers` at a time), so the output depends on the seed only, never on `workers`. An
     interrupted run resumes from the chunks it finished (kept under `out_dir/.chunks-*`).
+    `progress`: a progress bar (tqdm, on stderr) over the chunks.
     """
     out = Path(out_dir)
     key = _manifest_key(n_identities, clips_per_identity, seed, image_size)
@@ -213,7 +224,7 @@ def generate_corpus(out_dir: str | Path, n_identities: int, clips_per_identity: 
     chunk_dir.mkdir(exist_ok=True)
     tasks = [(seed, s, min(s + CHUNK_SIZE, n_identities), clips_per_identity, image_size)
              for s in range(0, n_identities, CHUNK_SIZE)]
-    _run_chunks(tasks, chunk_dir, workers, verbose)
+    _run_chunks(tasks, chunk_dir, workers, verbose, progress)
 
     faces = np.zeros((n_identities, image_size, image_size, 3), np.uint8)
     landmarks = np.zeros((n_identities, N_LANDMARKS, 2), np.float32)
