@@ -52,3 +52,22 @@ bench-load: $(STAMP)
 	$(PY) -m speech2face.engine.cli bench --out benchmarks/results/load
 	$(PY) benchmarks/overhead.py --out benchmarks/results/load
 	$(PY) -m pytest benchmarks/test_inprocess_bench.py --benchmark-only --benchmark-json=benchmarks/results/inprocess.json
+
+# Deployment kit checks, offline (docs/DEPLOY.md). The tools live in their own venv (.venv-tools)
+# to keep .venv light; kubectl (kustomize built in) and promtool come from apt when missing.
+TOOLS_VENV := .venv-tools
+TOOLS_STAMP := $(TOOLS_VENV)/.installed
+.PHONY: lint-docker deploy-check cluster-test
+
+$(TOOLS_STAMP): requirements-tools.txt
+	test -x $(TOOLS_VENV)/bin/python || $(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/python -m pip install --quiet -r requirements-tools.txt
+	touch $(TOOLS_STAMP)
+
+lint-docker: $(TOOLS_STAMP)
+	$(TOOLS_VENV)/bin/hadolint docker/Dockerfile.cpu docker/Dockerfile.gpu
+
+deploy-check: lint-docker
+	command -v kubectl >/dev/null || (apt-get update -q && apt-get install -y -q kubectl)
+	command -v promtool >/dev/null || (apt-get update -q && apt-get install -y -q prometheus)
+	$(TOOLS_VENV)/bin/python deploy/check.py
