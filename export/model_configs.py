@@ -29,6 +29,10 @@ class BatchingPolicy:
     max_queue_delay_us: int = 0
     instances: int = 1
     intra_op_threads: int = 2
+    # Fused layout only (engine/local_runtime.RuntimeOptions): ONNX Runtime workers busy-wait, and
+    # a batch runs as this many concurrent chunks.
+    allow_spinning: bool = False
+    concurrent_runs: int = 1
 
 
 def _dtype(tensor: Tensor) -> int:
@@ -110,7 +114,9 @@ def fused_config(shapes: ServingShapes, policy: BatchingPolicy) -> pb.ModelConfi
     return _python_model(
         contract.ENSEMBLE, audio_inputs(),
         [contract.face_feature(shapes.feature_dim), contract.face_image(shapes.image_size)], policy,
-        {contract.THREADS_PARAMETER: str(policy.intra_op_threads)},
+        {contract.THREADS_PARAMETER: str(policy.intra_op_threads),
+         contract.SPINNING_PARAMETER: str(int(policy.allow_spinning)),
+         contract.CONCURRENT_RUNS_PARAMETER: str(policy.concurrent_runs)},
     )
 
 

@@ -12,16 +12,19 @@ import triton_python_backend_utils as pb_utils
 
 from speech2face.engine import contract
 from speech2face.engine.bundle import load_bundle
-from speech2face.engine.local_runtime import LocalRuntime
+from speech2face.engine.local_runtime import LocalRuntime, RuntimeOptions
 from speech2face.engine.model_metrics import ModelMetrics
 from speech2face.engine.request_batch import gather_clips, refusal_response_error
 
 
 class TritonPythonModel:
     def initialize(self, args):
-        parameters = json.loads(args["model_config"])["parameters"]
+        parameters = {k: v["string_value"] for k, v in json.loads(args["model_config"])["parameters"].items()}
+        options = RuntimeOptions(threads=int(parameters[contract.THREADS_PARAMETER]),
+                                 spinning=parameters.get(contract.SPINNING_PARAMETER, "0") == "1",
+                                 concurrent_runs=int(parameters.get(contract.CONCURRENT_RUNS_PARAMETER, "1")))
         bundle = load_bundle(Path(args["model_repository"]) / args["model_version"])
-        self.runtime = LocalRuntime(bundle, int(parameters[contract.THREADS_PARAMETER]["string_value"]))
+        self.runtime = LocalRuntime(bundle, options=options)
         self.metrics = ModelMetrics(pb_utils, args["model_name"])
 
     def execute(self, requests):
