@@ -81,5 +81,16 @@ THREADS_PARAMETER = "intra_op_threads"
 ONNX_ENCODER_INPUT = "spectrogram"
 ONNX_ENCODER_OUTPUTS = ("feature", "feature_normalized")
 ONNX_DECODER_INPUT = "feature"
+# The fused model's other runtime parameters (engine/local_runtime.RuntimeOptions).
+SPINNING_PARAMETER = "allow_spinning"
+CONCURRENT_RUNS_PARAMETER = "concurrent_runs"
+
+
+# The repository layout: <repository>/<model>/CONFIG_FILE and <repository>/<model>/1/<model file>.
+CONFIG_FILE = "config.pbtxt"
+PYTHON_MODEL_FILE = "model.py"      # python backend
+ONNX_FILE = "model.onnx"            # onnxruntime_onnx, and the ONNX a Python model opens
+PLAN_FILE = "model.plan"            # tensorrt_plan
+BUILD_RECORD_FILE = "build_record.json"   # beside the speech2face model's config: how the repository was built
 ONNX_DECODER_OUTPUTS = ("image", "landmarks")
 ONNX_CLIP_INPUT = "clip"
