@@ -52,6 +52,20 @@ def _hann(n: int) -> list[float]:
     return [float(0.5 - 0.5 * math.cos(2.0 * math.pi * i / n)) for i in range(n)]
 
 
+def _clip_policy(audio, clip: int):
+    """Repeat-then-crop inside a pipeline (with conditionals): double the clip until it holds at
+    least `clip` samples (at most log2(clip) doublings), then crop; works on CPU or GPU data, the
+    predicates read the (CPU) shape."""
+    from nvidia.dali import fn, types
+
+    x = fn.slice(audio, 0, clip, axes=[0], out_of_bounds_policy="trim_to_shape")
+    for _ in range(max(0, math.ceil(math.log2(clip)))):
+        length = x.shape(dtype=types.INT32)[0]
+        if length < clip:
+            x = fn.slice(fn.cat(x, x, axis=0), 0, clip, axes=[0], out_of_bounds_policy="trim_to_shape")
+    return x
+
+
 def build_pipeline(
     spec: FeatureSpec,
     batch_size: int = 32,
@@ -69,8 +83,6 @@ def build_pipeline(
 
     check_spec(spec)
     clip = spec.clip_samples
-    min_len = 1
-    steps = max(0, math.ceil(math.log2(clip / min_len)))
 
     @pipeline_def(
         batch_size=batch_size, num_threads=num_threads, device_id=device_id,
@@ -85,12 +97,7 @@ def build_pipeline(
             rate = fn.reshape(fn.cast(rate, dtype=types.FLOAT), shape=[])  # INT32 Hz -> float
             audio = fn.audio_resample(audio, in_rate=rate, out_rate=float(spec.sample_rate),
                                       dtype=types.FLOAT, quality=100.0)
-        # Repeat-then-crop: double the clip until it is at least `clip` long, then crop.
-        x = fn.slice(audio, 0, clip, axes=[0], out_of_bounds_policy="trim_to_shape")
-        for _ in range(steps):
-            length = x.shape(dtype=types.INT32)[0]
-            if length < clip:
-                x = fn.slice(fn.cat(x, x, axis=0), 0, clip, axes=[0], out_of_bounds_policy="trim_to_shape")
+        x = _clip_policy(audio, clip)
         if device == "gpu":  # the clip policy's predicates live on the CPU; the rest on the GPU
             x = x.gpu()
         power = 1 if spec.kind == "magnitude_powerlaw" else 2

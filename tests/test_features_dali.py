@@ -108,21 +108,29 @@ def test_serializes_model_dali(tmp_path):
     assert np.abs(np.asarray(out[1]) - reference_features(clip, FeatureSpec(kind="logmel"))).max() < 2e-3
 
 
-def test_tensor_names_and_dtypes_follow_the_contract():
-    from speech2face.engine import dali_features
+def test_tensor_names_and_dtypes_follow_the_contract(tmp_path):
+    """The serialized pipeline, as the DALI backend loads it, takes the contract's inputs by name
+    and dtype (AUDIO FP32, SAMPLE_RATE INT32) and names its one output SPECTROGRAM."""
+    from nvidia.dali import Pipeline
 
-    assert dali_features.AUDIO_INPUT == contract.AUDIO.name
-    assert dali_features.AUDIO_DTYPE == contract.AUDIO.dtype == "float32"
-    assert dali_features.RATE_INPUT == contract.SAMPLE_RATE.name
-    assert dali_features.RATE_DTYPE == contract.SAMPLE_RATE.dtype == "int32"
-    assert dali_features.FEATURES_OUTPUT == contract.SPECTROGRAM_NAME
-    pipe = build_pipeline(FeatureSpec(kind="logmel"), batch_size=1, resample=True)
+    spec = FeatureSpec(kind="logmel")
+    path = write_model_dali(spec, tmp_path / "model.dali", max_batch_size=2, device="cpu")
+    pipe = Pipeline.deserialize(filename=str(path), batch_size=2, num_threads=1, device_id=None)
     pipe.build()
-    assert [node.name for node in pipe._graph_outputs] == [contract.SPECTROGRAM_NAME]
+    clip = make_signal("tones", 16000)
+    pipe.feed_input(contract.AUDIO.name, [clip.astype(contract.AUDIO.numpy_dtype)] * 2)
+    pipe.feed_input(contract.SAMPLE_RATE.name, [np.array([16000], contract.SAMPLE_RATE.numpy_dtype)] * 2)
+    (out,) = pipe.run()
+    assert np.asarray(out[0]).shape == spec.shape
+    built = build_pipeline(spec, batch_size=1, resample=True)
+    built.build()
+    assert [node.name for node in built._graph_outputs] == [contract.SPECTROGRAM_NAME]
+    with pytest.raises(KeyError, match="AUDIO_SAMPLES"):  # an input name the contract does not have
+        pipe.feed_input("AUDIO_SAMPLES", [clip])
     # the hook the gpu repository writer uses accepts the pipeline
     from speech2face.export.gpu_repository import dali_preprocess_writer
 
-    writer, reason = dali_preprocess_writer(FeatureSpec(kind="logmel"))
+    writer, reason = dali_preprocess_writer(spec)
     assert writer is not None, reason
 
 
@@ -131,6 +139,6 @@ def test_float_sample_rate_is_refused():
     pipe = build_pipeline(FeatureSpec(kind="logmel"), batch_size=1, resample=True)
     pipe.build()
     pipe.feed_input(contract.AUDIO.name, [make_signal("tones", 16000)])
-    with pytest.raises(Exception):
+    with pytest.raises(RuntimeError, match="expected data of type int32 and got: float"):
         pipe.feed_input(contract.SAMPLE_RATE.name, [np.array([16000.0], np.float32)])
         pipe.run()
