@@ -1,6 +1,6 @@
 """The baseline: what a user would write without Triton. FastAPI + uvicorn + ONNX Runtime.
 
-    python benchmarks/fastapi_baseline.py --bundle models/default --port 8000
+    python -m speech2face.bench.fastapi_baseline --bundle models/default --port 8000
 
 POST /infer?sample_rate=16000 with the float32 little-endian samples as the body; the answer
 is the L2-normalised feature (float32) followed by the uint8 H x W x 3 image, as raw bytes

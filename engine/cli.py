@@ -186,11 +186,9 @@ def _int_list(text: str) -> list[int]:
 
 
 def cmd_tune(args) -> int:
-    import tritonclient.grpc as grpc_client
-
     from speech2face.engine import tune
-    from speech2face.engine.admin_key import admin_headers
     from speech2face.engine.audio_io import read_audio
+    from speech2face.engine.client import Speech2FaceClient
     from speech2face.engine.builtin import SAMPLE_VOICE
     from speech2face.engine.server import TritonServer
 
@@ -202,9 +200,9 @@ def cmd_tune(args) -> int:
     url = args.url or server.grpc_url
     results = []
     try:
-        control = grpc_client.InferenceServerClient(url)
+        control = Speech2FaceClient(url)   # its load_model carries the admin key (engine/admin_key.py)
         for candidate in candidates:
-            tune.configure(control, repository, candidate, headers=admin_headers())
+            tune.configure(control, repository, candidate)
             result = tune.measure(url, candidate, audio, rate, args.concurrency, args.window)
             results.append(result)
             print(f"{candidate.label():<54} {result.throughput:7.1f} req/s  p50 {result.p50_ms:7.1f} ms  "

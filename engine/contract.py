@@ -39,6 +39,12 @@ AUDIO_FILE = Tensor("AUDIO_FILE", "object", (1,))      # one whole WAV/FLAC/OGG 
 AUDIO_FILE_FORMATS = ("WAV", "FLAC", "OGG")            # decoded on the server with libsndfile
 
 
+# Two answers for the same clip are "the same" when their L2-normalised features differ by at most
+# this much in every component: served vs in-process, ONNX Runtime vs PyTorch, a batch vs one clip.
+# The same graphs and kernels agree to ~1e-6; a wrong answer (another clip's) differs by ~1e-1.
+FEATURE_ATOL = 1e-4
+
+
 SPECTROGRAM_NAME = "SPECTROGRAM"
 FEATURE_RAW_NAME = "FEATURE_RAW"
 FACE_FEATURE_NAME = "FACE_FEATURE"
@@ -75,12 +81,6 @@ def face_image(size: int) -> Tensor:
 
 # The Python models' config parameter for their thread count (ONNX Runtime and the feature kernel).
 THREADS_PARAMETER = "intra_op_threads"
-
-
-# Names inside the ONNX graphs (lower case: they belong to the model files, not to Triton).
-ONNX_ENCODER_INPUT = "spectrogram"
-ONNX_ENCODER_OUTPUTS = ("feature", "feature_normalized")
-ONNX_DECODER_INPUT = "feature"
 # The fused model's other runtime parameters (engine/local_runtime.RuntimeOptions).
 SPINNING_PARAMETER = "allow_spinning"
 CONCURRENT_RUNS_PARAMETER = "concurrent_runs"
@@ -92,5 +92,11 @@ PYTHON_MODEL_FILE = "model.py"      # python backend
 ONNX_FILE = "model.onnx"            # onnxruntime_onnx, and the ONNX a Python model opens
 PLAN_FILE = "model.plan"            # tensorrt_plan
 BUILD_RECORD_FILE = "build_record.json"   # beside the speech2face model's config: how the repository was built
+
+
+# Names inside the ONNX graphs (lower case: they belong to the model files, not to Triton).
+ONNX_ENCODER_INPUT = "spectrogram"
+ONNX_ENCODER_OUTPUTS = ("feature", "feature_normalized")
+ONNX_DECODER_INPUT = "feature"
 ONNX_DECODER_OUTPUTS = ("image", "landmarks")
 ONNX_CLIP_INPUT = "clip"

@@ -10,10 +10,9 @@ the throughput / p99 frontier and writes the chosen configuration into the repos
 
 from __future__ import annotations
 
-import concurrent.futures
+import asyncio
 import dataclasses
 import itertools
-import time
 from pathlib import Path
 
 import numpy as np
@@ -21,18 +20,15 @@ from google.protobuf import json_format, text_format
 from tritonclient.grpc import model_config_pb2 as pb
 
 from speech2face.engine import contract
-from speech2face.engine.client import Speech2FaceClient
 
 STAGE_MODELS = (contract.PREPROCESS, contract.VOICE_ENCODER, contract.FACE_DECODER)
 
 
 def repository_models(repository: Path) -> list[str]:
     """The repository's models in reload order: stages (ensemble layout) first, `speech2face` last."""
-    return [m for m in (*STAGE_MODELS, contract.ENSEMBLE) if (repository / m / "config.pbtxt").exists()]
+    return [m for m in (*STAGE_MODELS, contract.ENSEMBLE) if (repository / m / contract.CONFIG_FILE).exists()]
 
 
-# The models' thread-count parameters (ONNX Runtime intra-op threads; the feature kernel's threads).
-THREAD_PARAMETERS = ("intra_op_threads", "num_threads")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,7 +54,7 @@ class Measurement:
 
 
 def read_config(repository: Path, model: str) -> pb.ModelConfig:
-    return text_format.Parse((repository / model / "config.pbtxt").read_text(), pb.ModelConfig())
+    return text_format.Parse((repository / model / contract.CONFIG_FILE).read_text(), pb.ModelConfig())
 
 
 def apply(config: pb.ModelConfig, candidate: Candidate) -> pb.ModelConfig:
@@ -69,15 +65,16 @@ def apply(config: pb.ModelConfig, candidate: Candidate) -> pb.ModelConfig:
         tuned.dynamic_batching.max_queue_delay_microseconds = candidate.max_queue_delay_us
         for group in tuned.instance_group:
             group.count = candidate.instances
-        if candidate.threads is not None:
-            for key in THREAD_PARAMETERS:
-                if key in tuned.parameters:
-                    tuned.parameters[key].string_value = str(candidate.threads)
+        if candidate.threads is not None and contract.THREADS_PARAMETER in tuned.parameters:
+            tuned.parameters[contract.THREADS_PARAMETER].string_value = str(candidate.threads)
     return tuned
 
 
 def configure(client, repository: Path, candidate: Candidate) -> None:
-    """Reloads every model with the candidate's settings (stages first, then `speech2face`)."""
+    """Reloads every model with the candidate's settings (stages first, then `speech2face`).
+
+    client: a Speech2FaceClient, whose load_model carries the admin key that the restricted
+    model-repository API needs (engine/admin_key.py)."""
     for model in repository_models(repository):
         config = apply(read_config(repository, model), candidate)
         client.load_model(model, config=json_format.MessageToJson(config, preserving_proto_field_name=True))
@@ -85,32 +82,20 @@ def configure(client, repository: Path, candidate: Candidate) -> None:
 
 def measure(url: str, candidate: Candidate, audio: np.ndarray, rate: int, concurrency: int,
             window_s: float, warmup_s: float = 1.0) -> Measurement:
-    latencies: list[float] = []
-    errors = 0
-    deadline_warm = time.monotonic() + warmup_s
-    deadline = deadline_warm + window_s
+    """The load generator's closed loop (no retries) on one clip, after a warm-up."""
+    from speech2face.bench.measure import run_concurrency
+    from speech2face.bench.targets import TritonTarget
 
-    def worker() -> tuple[list[float], int]:
-        done, failed = [], 0
-        with Speech2FaceClient(url) as client:
-            while (now := time.monotonic()) < deadline:
-                start = time.perf_counter()
-                try:
-                    client.infer(audio, rate)
-                except Exception:  # noqa: BLE001 - counted, reported as errors
-                    failed += 1
-                    continue
-                if now >= deadline_warm:
-                    done.append(time.perf_counter() - start)
-        return done, failed
+    async def run():
+        target = TritonTarget("tune", url)
+        await target.open()
+        try:
+            return await run_concurrency(target, [(audio, rate)], concurrency, warmup_s, window_s)
+        finally:
+            await target.close()
 
-    with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
-        for done, failed in pool.map(lambda _: worker(), range(concurrency)):
-            latencies += done
-            errors += failed
-    ms = np.array(latencies) * 1e3 if latencies else np.array([np.nan])
-    return Measurement(candidate, len(latencies) / window_s, float(np.percentile(ms, 50)),
-                       float(np.percentile(ms, 99)), errors)
+    level = asyncio.run(run())
+    return Measurement(candidate, level.throughput_rps, level.p50_ms, level.p99_ms, level.errors)
 
 
 def frontier(results: list[Measurement]) -> list[Measurement]:
@@ -129,7 +114,7 @@ def choose(results: list[Measurement], p99_budget_ms: float | None) -> Measureme
 
 def write_choice(repository: Path, candidate: Candidate) -> None:
     for model in repository_models(repository):
-        path = repository / model / "config.pbtxt"
+        path = repository / model / contract.CONFIG_FILE
         path.write_text(text_format.MessageToString(apply(read_config(repository, model), candidate)))
 
 

@@ -12,11 +12,9 @@ import time
 import numpy as np
 import pytest
 
-from speech2face.engine.async_client import AsyncSpeech2FaceClient
-from speech2face.engine.client import InferenceError, RetryPolicy
+from speech2face.bench.measure import run_total
+from speech2face.bench.targets import TritonTarget
 from speech2face.engine.local_runtime import LocalRuntime
-
-FEATURE_ATOL = 1e-4
 
 
 def _clips(count: int = 8, rate: int = 16000) -> list[tuple[np.ndarray, int]]:
@@ -32,40 +30,18 @@ def _clips(count: int = 8, rate: int = 16000) -> list[tuple[np.ndarray, int]]:
 
 
 def soak(url: str, protocol: str, total: int, concurrency: int, clips, expected) -> dict:
-    """Sends `total` requests from `concurrency` workers; counts every outcome by request id."""
-    outcome: dict[int, str] = {}
-    errors: list[str] = []
-    latencies: list[float] = []
-
-    async def main():
-        # No retries: a request that needed one would be hidden; each must succeed first time.
-        async with AsyncSpeech2FaceClient(url, protocol, timeout_s=120, retry=RetryPolicy(max_attempts=1)) as client:
-            counter = iter(range(total))
-
-            async def worker():
-                for request_id in counter:
-                    audio, rate = clips[request_id % len(clips)]
-                    try:
-                        result = await client.infer(audio, rate)
-                    except InferenceError as error:
-                        outcome[request_id] = "error"
-                        errors.append(str(error))
-                        continue
-                    good = np.abs(result.feature - expected[request_id % len(clips)]).max() <= FEATURE_ATOL
-                    outcome[request_id] = "ok" if good else "wrong"
-                    latencies.append(result.latency_s)
-
-            await asyncio.gather(*(worker() for _ in range(concurrency)))
-
+    """Sends `total` requests from `concurrency` workers through the load generator's loop (no
+    retries: each must succeed first time); counts every outcome by request id."""
     start = time.perf_counter()
-    asyncio.run(main())
+    recorder = asyncio.run(run_total(TritonTarget("soak", url, protocol), clips, concurrency, total, expected))
     elapsed = time.perf_counter() - start
-    counts = {kind: sum(1 for v in outcome.values() if v == kind) for kind in ("ok", "wrong", "error")}
-    counts["lost"] = total - len(outcome)
+    outcomes = list(recorder.outcomes.values())
+    counts = {kind: outcomes.count(kind) for kind in ("ok", "wrong", "error")}
+    counts["lost"] = total - len(outcomes)
     counts["elapsed_s"] = elapsed
     counts["throughput_rps"] = total / elapsed
-    counts["p99_ms"] = float(np.percentile(latencies, 99) * 1e3) if latencies else float("nan")
-    counts["errors"] = errors[:5]
+    counts["p99_ms"] = float(np.percentile(recorder.latencies, 99) * 1e3) if recorder.latencies else float("nan")
+    counts["errors"] = recorder.error_examples()
     return counts
 
 

@@ -1,0 +1,3 @@
+from speech2face.bench.cli import main
+
+raise SystemExit(main())
