@@ -299,6 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_bench_command(commands)
+    from speech2face.training.corpus_cli import add_corpus_commands  # argparse only; torch loads per command
+
+    add_corpus_commands(commands)
     return parser
 
 

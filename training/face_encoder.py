@@ -2,7 +2,8 @@
 
 - `VGGFaceEncoder`: VGG-16 as in VGG-Face (Parkhi et al. 2015); fc7 (4096) is the face feature,
   fc8 (2622 identities) the classifier used by the distillation loss. Weights are the user's own
-  (they cannot be downloaded here); `load_vggface_weights` maps them by layer order.
+  (they cannot be downloaded here): training/vgg_face_import.py reads vgg_face_dag.pth and
+  MatConvNet's vgg_face.mat; `load_vggface_weights` maps other state dicts by layer order.
 - `SmallFaceEncoder`: a compact CNN for the built-in model, trained on the synthetic corpus.
 Both return (feature, logits) and are frozen during voice-encoder training.
 """
@@ -21,9 +22,10 @@ VGGFACE_MEAN = (129.1863, 104.7624, 93.5940)
 
 
 class VGGFaceEncoder(nn.Module):
-    feature_dim = 4096
+    """VGG-16 as VGG-Face. `width` scales every layer (1.0: the published network, 138 M
+    parameters); training/vgg_face_import.py reads it from a weights file's shapes."""
 
-    def __init__(self, n_identities: int = 2622):
+    def __init__(self, n_identities: int = 2622, width: float = 1.0):
         super().__init__()
         layers: list[nn.Module] = []
         cin = 3
@@ -31,13 +33,19 @@ class VGGFaceEncoder(nn.Module):
             if item == "M":
                 layers.append(nn.MaxPool2d(2, 2))
             else:
-                layers += [nn.Conv2d(cin, item, 3, padding=1), nn.ReLU(inplace=True)]
-                cin = item
+                layers += [nn.Conv2d(cin, int(item * width), 3, padding=1), nn.ReLU(inplace=True)]
+                cin = int(item * width)
         self.features = nn.Sequential(*layers)
-        self.fc6 = nn.Linear(512 * 7 * 7, 4096)
-        self.fc7 = nn.Linear(4096, 4096)
-        self.fc8 = nn.Linear(4096, n_identities)
+        self.feature_dim = int(4096 * width)
+        self.fc6 = nn.Linear(cin * 7 * 7, self.feature_dim)
+        self.fc7 = nn.Linear(self.feature_dim, self.feature_dim)
+        self.fc8 = nn.Linear(self.feature_dim, n_identities)
         self.register_buffer("mean", torch.tensor(VGGFACE_MEAN).view(1, 3, 1, 1) / 255.0)
+
+    @property
+    def classifier(self) -> nn.Linear:
+        """fc8, the identity classifier the distillation loss reads (as SmallFaceEncoder.classifier)."""
+        return self.fc8
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.features((images - self.mean) * 255.0).flatten(1)
