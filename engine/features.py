@@ -13,6 +13,7 @@ from speech2face.engine import _kernels
 from speech2face.engine.audio import (  # noqa: F401
     MAX_CHANNELS, MAX_RATE, MAX_SECONDS, MIN_RATE, AudioError, validate_audio)
 from speech2face.engine.feature_spec import FeatureSpec
+from speech2face.engine.mel import mel_filterbank
 
 _KIND_CODES = {"complex_powerlaw": 0, "magnitude_powerlaw": 1, "logmel": 2}
 
@@ -24,8 +25,6 @@ def resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
 
 @functools.lru_cache(maxsize=16)
 def _mel_filterbank32(spec: FeatureSpec) -> np.ndarray:
-    from speech2face.engine.features_reference import mel_filterbank
-
     return np.ascontiguousarray(mel_filterbank(spec), dtype=np.float32)
 
 

@@ -1,17 +1,18 @@
 """NumPy reference of every FeatureSpec kind: slow, float64, obviously right; the tests' oracle.
 
 Also the reference resampler (the C++ resampler's own filters, read back from the kernel and
-evaluated directly in float64; tests check those filters against an independent design) and
-the mel filter bank that the C++ kernels are given.
+evaluated directly in float64; tests check those filters against an independent design). The
+mel filter bank the C++ kernels are given lives in engine/mel.py (serving code), tested
+against librosa.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from speech2face.engine.feature_spec import FeatureSpec
+# The mel bank is serving code (engine/mel.py); the reference uses the same one.
+from speech2face.engine.mel import hz_to_mel, mel_filterbank, mel_to_hz  # noqa: F401
 
 
 def apply_clip_policy(audio: np.ndarray, clip_samples: int) -> np.ndarray:
@@ -60,31 +61,6 @@ def stft_frames(audio16k: np.ndarray, spec: FeatureSpec) -> np.ndarray:
     starts = np.arange(spec.n_frames) * spec.hop_length
     frames = clip[starts[:, None] + np.arange(spec.win_length)[None, :]]
     return np.fft.rfft(frames * periodic_hann(spec.win_length), n=spec.n_fft, axis=1)
-
-
-def hz_to_mel(f: np.ndarray) -> np.ndarray:
-    """Slaney's mel scale: linear below 1 kHz (3 mels per 200 Hz), logarithmic above."""
-    f = np.asarray(f, dtype=np.float64)
-    linear = f / (200.0 / 3.0)
-    log_part = 15.0 + np.log(np.maximum(f, 1e-10) / 1000.0) / (math.log(6.4) / 27.0)
-    return np.where(f >= 1000.0, log_part, linear)
-
-
-def mel_to_hz(m: np.ndarray) -> np.ndarray:
-    m = np.asarray(m, dtype=np.float64)
-    linear = m * (200.0 / 3.0)
-    log_part = 1000.0 * np.exp((m - 15.0) * (math.log(6.4) / 27.0))
-    return np.where(m >= 15.0, log_part, linear)
-
-
-def mel_filterbank(spec: FeatureSpec) -> np.ndarray:
-    """(n_mels, n_bins) float64: triangles on the Slaney mel scale, Slaney area-normalised."""
-    edges = mel_to_hz(np.linspace(hz_to_mel(spec.mel_fmin), hz_to_mel(spec.mel_fmax_hz), spec.n_mels + 2))
-    freqs = np.linspace(0.0, spec.sample_rate / 2, spec.n_bins)
-    lower = (freqs[None, :] - edges[:-2, None]) / (edges[1:-1] - edges[:-2])[:, None]
-    upper = (edges[2:, None] - freqs[None, :]) / (edges[2:] - edges[1:-1])[:, None]
-    weights = np.maximum(0.0, np.minimum(lower, upper))
-    return weights * (2.0 / (edges[2:] - edges[:-2]))[:, None]
 
 
 def reference_features(audio16k: np.ndarray, spec: FeatureSpec = FeatureSpec()) -> np.ndarray:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 from pathlib import Path
 
 import onnx
@@ -13,6 +11,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from speech2face.engine import contract
+from speech2face.engine.fileio import atomic_path
 from speech2face.training.checkpoint import Checkpoint
 from speech2face.training.face_decoder import to_uint8_image
 
@@ -51,23 +50,14 @@ class OnnxModels:
 
 def _export(module: nn.Module, example: torch.Tensor, path: Path, input_name: str,
             output_names: tuple[str, ...]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".onnx.tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:   # a failed check leaves no half-checked model under the final name
         torch.onnx.export(
-            module.eval(), (example,), tmp, dynamo=False, opset_version=OPSET,
+            module.eval(), (example,), str(tmp), dynamo=False, opset_version=OPSET,
             input_names=[input_name], output_names=list(output_names),
             dynamic_axes={input_name: {0: "batch"}, **{n: {0: "batch"} for n in output_names}},
             do_constant_folding=True,
         )
-        model = onnx.load(tmp)
-        onnx.checker.check_model(model, full_check=True)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; the server may run as another user
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        onnx.checker.check_model(onnx.load(str(tmp)), full_check=True)
     return path
 
 

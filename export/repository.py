@@ -11,7 +11,6 @@ FACE_IMAGE):
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import shutil
 import tempfile
@@ -27,20 +26,13 @@ from speech2face.export.model_configs import BatchingPolicy, ServingShapes
 
 # The Python models' sources, copied into every written repository (package data when installed).
 from speech2face.engine.builtin import MODEL_SOURCES  # noqa: E402
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+from speech2face.engine.fileio import sha256_file  # noqa: E402
 
 
 def _write_model(root: Path, config, files: dict[str, Path]) -> None:
     version_dir = root / config.name / "1"
     version_dir.mkdir(parents=True, exist_ok=True)
-    (root / config.name / "config.pbtxt").write_text(text_format.MessageToString(config))
+    (root / config.name / contract.CONFIG_FILE).write_text(text_format.MessageToString(config))
     for target, source in files.items():
         shutil.copyfile(source, version_dir / target)
 
@@ -50,20 +42,20 @@ LAYOUTS = ("fused", "ensemble")
 
 def _write_ensemble_layout(staging: Path, bundle: ModelBundle, shapes: ServingShapes, policy: BatchingPolicy) -> None:
     _write_model(staging, model_configs.preprocess_config(shapes, policy),
-                 {"model.py": MODEL_SOURCES / contract.PREPROCESS / "1" / "model.py"})
+                 {contract.PYTHON_MODEL_FILE: MODEL_SOURCES / contract.PREPROCESS / "1" / contract.PYTHON_MODEL_FILE})
     _write_model(staging, model_configs.voice_encoder_config(shapes, policy),
-                 {"model.py": MODEL_SOURCES / contract.VOICE_ENCODER / "1" / "model.py",
-                  "model.onnx": bundle.voice_encoder})
+                 {contract.PYTHON_MODEL_FILE: MODEL_SOURCES / contract.VOICE_ENCODER / "1" / contract.PYTHON_MODEL_FILE,
+                  contract.ONNX_FILE: bundle.voice_encoder})
     _write_model(staging, model_configs.face_decoder_config(shapes, policy),
-                 {"model.py": MODEL_SOURCES / contract.FACE_DECODER / "1" / "model.py",
-                  "model.onnx": bundle.face_decoder})
+                 {contract.PYTHON_MODEL_FILE: MODEL_SOURCES / contract.FACE_DECODER / "1" / contract.PYTHON_MODEL_FILE,
+                  contract.ONNX_FILE: bundle.face_decoder})
     _write_model(staging, model_configs.ensemble_config(shapes, policy), {})
 
 
 def _write_fused_layout(staging: Path, bundle: ModelBundle, shapes: ServingShapes, policy: BatchingPolicy) -> None:
     # The version folder is itself a model bundle, which the fused model.py loads.
     _write_model(staging, model_configs.fused_config(shapes, policy),
-                 {"model.py": MODEL_SOURCES / contract.ENSEMBLE / "1" / "model.py",
+                 {contract.PYTHON_MODEL_FILE: MODEL_SOURCES / contract.ENSEMBLE / "1" / contract.PYTHON_MODEL_FILE,
                   bundle.voice_encoder.name: bundle.voice_encoder, bundle.face_decoder.name: bundle.face_decoder})
     (staging / contract.ENSEMBLE / "1" / MANIFEST).write_text(json.dumps(bundle.manifest(), indent=2) + "\n")
 
@@ -86,10 +78,10 @@ def write_cpu_repository(bundle: ModelBundle, out_dir: str | Path,
             "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "policy": dataclasses.asdict(policy),
             **bundle.manifest(),
-            "onnx_sha256": {"voice_encoder": _sha256(Path(voice_encoder_onnx)),
-                            "face_decoder": _sha256(Path(face_decoder_onnx))},
+            "onnx_sha256": {"voice_encoder": sha256_file(voice_encoder_onnx),
+                            "face_decoder": sha256_file(face_decoder_onnx)},
         }
-        (staging / contract.ENSEMBLE / "build_record.json").write_text(json.dumps(record, indent=2))
+        (staging / contract.ENSEMBLE / contract.BUILD_RECORD_FILE).write_text(json.dumps(record, indent=2))
         if out_dir.exists():
             shutil.rmtree(out_dir)
         staging.rename(out_dir)
@@ -100,4 +92,4 @@ def write_cpu_repository(bundle: ModelBundle, out_dir: str | Path,
 
 
 def read_build_record(repository: str | Path) -> dict:
-    return json.loads((Path(repository) / contract.ENSEMBLE / "build_record.json").read_text())
+    return json.loads((Path(repository) / contract.ENSEMBLE / contract.BUILD_RECORD_FILE).read_text())

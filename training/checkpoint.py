@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from speech2face.engine.feature_spec import FeatureSpec
+from speech2face.engine.fileio import atomic_path
 from speech2face.training.face_decoder import FaceDecoder, FaceDecoderConfig
 from speech2face.training.face_encoder import SmallFaceEncoder, SmallFaceEncoderConfig
 from speech2face.training.voice_encoder import VoiceEncoder, VoiceEncoderConfig
@@ -42,16 +41,8 @@ def save_checkpoint(path: str | Path, checkpoint: Checkpoint) -> Path:
     if checkpoint.face_encoder is not None:
         payload["face_encoder"] = {"config": checkpoint.face_encoder.config.to_dict(),
                                    "state_dict": checkpoint.face_encoder.state_dict()}
-    # Atomic: a crash mid-write never leaves a truncated checkpoint under the final name.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:   # a crash mid-write never leaves a truncated checkpoint
         torch.save(payload, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 

@@ -12,8 +12,8 @@ from speech2face.engine.onnx_runner import open_session, run_batched
 class TritonPythonModel:
     def initialize(self, args):
         parameters = json.loads(args["model_config"])["parameters"]
-        model_path = Path(args["model_repository"]) / args["model_version"] / "model.onnx"
-        self.session = open_session(model_path, int(parameters["intra_op_threads"]["string_value"]))
+        model_path = Path(args["model_repository"]) / args["model_version"] / contract.ONNX_FILE
+        self.session = open_session(model_path, int(parameters[contract.THREADS_PARAMETER]["string_value"]))
 
     def execute(self, requests):
         features = [pb_utils.get_input_tensor_by_name(r, contract.FEATURE_RAW_NAME).as_numpy()
