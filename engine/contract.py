@@ -91,6 +91,10 @@ CONFIG_FILE = "config.pbtxt"
 PYTHON_MODEL_FILE = "model.py"      # python backend
 ONNX_FILE = "model.onnx"            # onnxruntime_onnx, and the ONNX a Python model opens
 PLAN_FILE = "model.plan"            # tensorrt_plan
+ONNX_FP16_FILE = "model_fp16.onnx"  # gpu target: the fp16 twin of ONNX_FILE (strongly typed plan builds)
+DALI_FILE = "model.dali"            # dali backend: a serialized pipeline
+BUILD_PLANS_FILE = "build_plans.sh"       # gpu target: the plan build step, run on the serving host
+TIMING_CACHE_FILE = "trt_timing.cache"    # gpu target: TensorRT's timing cache, beside the build record
 BUILD_RECORD_FILE = "build_record.json"   # beside the speech2face model's config: how the repository was built
 
 
