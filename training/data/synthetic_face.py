@@ -182,32 +182,54 @@ def _mix(a, b, w: float) -> tuple:
     return tuple(int(round((1 - w) * x + w * y)) for x, y in zip(a, b))
 
 
-def render_face(p: FaceParams, size: int = IMAGE_SIZE) -> tuple[np.ndarray, np.ndarray]:
-    """The face image (size, size, 3) uint8 and its landmarks (N_LANDMARKS, 2) float32, (x, y) in [0, 1]."""
-    canvas = size * SUPERSAMPLE
-    cx, cy = 0.5 + p.offset[0], FACE_CENTRE_Y + p.offset[1]
+class _Canvas:
+    """A supersampled Pillow canvas that takes face-local coordinates (see the module docstring)."""
 
-    def img(points) -> np.ndarray:
+    def __init__(self, p: FaceParams, size: int):
+        self.p = p
+        self.size = size * SUPERSAMPLE
+        self.cx, self.cy = 0.5 + p.offset[0], FACE_CENTRE_Y + p.offset[1]
+        self.image = Image.new("RGB", (self.size, self.size), _rgb(p.background))
+        self.draw = ImageDraw.Draw(self.image)
+
+    def img(self, points) -> np.ndarray:
+        """Face-local points -> image units [0, 1]."""
         q = np.asarray(points, np.float64).reshape(-1, 2)
-        return np.stack([cx + p.scale * q[:, 0], cy + p.scale * q[:, 1]], axis=1)
+        return np.stack([self.cx + self.p.scale * q[:, 0], self.cy + self.p.scale * q[:, 1]], axis=1)
 
-    def px(points) -> list[tuple[float, float]]:
-        return [tuple(v) for v in img(points) * canvas]
+    def px(self, points) -> list[tuple[float, float]]:
+        return [tuple(v) for v in self.img(points) * self.size]
 
-    def ellipse(draw, centre, rx, ry, fill):
-        (x, y), = px([centre])
-        rx, ry = rx * p.scale * canvas, ry * p.scale * canvas
-        draw.ellipse((x - rx, y - ry, x + rx, y + ry), fill=fill)
+    def ellipse(self, centre, rx, ry, fill) -> None:
+        (x, y), = self.px([centre])
+        rx, ry = rx * self.p.scale * self.size, ry * self.p.scale * self.size
+        self.draw.ellipse((x - rx, y - ry, x + rx, y + ry), fill=fill)
 
-    def line(draw, points, colour, width):
-        draw.line(px(points), fill=colour, width=max(1, int(round(width * p.scale * canvas))), joint="curve")
+    def line(self, points, colour, width) -> None:
+        self.draw.line(self.px(points), fill=colour, width=max(1, int(round(width * self.p.scale * self.size))),
+                       joint="curve")
 
+    def polygon(self, points, **style) -> None:
+        self.draw.polygon(self.px(points), **style)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Geometry:
+    """Where the features sit, in face-local units (shared by the drawing and the landmarks)."""
+
+    cheek: tuple
+    mid: tuple
+    jaw: tuple
+    chin_side: tuple
+    chin: tuple
+    outline: np.ndarray
+    eye_y: float
+    tip_y: float
+    mouth_y: float
+
+
+def _geometry(p: FaceParams) -> _Geometry:
     L, W = p.face_length, p.cheek_width
-    skin, shade = _rgb(p.skin), _rgb(p.skin, 0.82)
-    hair, hair_dark = _rgb(p.hair), _rgb(p.hair, 0.8)
-    image = Image.new("RGB", (canvas, canvas), _rgb(p.background))
-    draw = ImageDraw.Draw(image)
-
     # face outline (right half, top to chin), mirrored; the landmarks use some of its control points
     jaw = (p.jaw_ratio * W + 0.02 * p.sag, 0.17 * L + 0.025 * p.sag)
     cheek = (W, 0.02)
@@ -216,69 +238,69 @@ def render_face(p: FaceParams, size: int = IMAGE_SIZE) -> tuple[np.ndarray, np.n
     chin = (0.0, 0.285 * L)
     right = [(0.0, -0.31), (0.6 * W, -0.295), (0.92 * W, -0.22), (W, -0.10), cheek, mid, jaw, chin_side]
     outline = right + [chin] + [(-x, y) for x, y in reversed(right[1:])]
-    outline = _catmull_rom(np.array(outline))
+    tip_y = p.nose_length * L
+    return _Geometry(cheek, mid, jaw, chin_side, chin, _catmull_rom(np.array(outline)),
+                     eye_y=-0.04, tip_y=tip_y, mouth_y=tip_y + 0.07 * L)
 
-    hair_top, hairline = -0.38, -0.2 + p.fringe
-    cap_w = W + 0.03
-    # long hair, behind everything else
+
+def _draw_body(c: _Canvas, p: FaceParams, g: _Geometry) -> None:
+    """Long hair (behind everything), shoulders, neck, ears, then the face itself."""
+    W, hair = p.cheek_width, _rgb(p.hair)
     if p.long_hair:
         back_w = W + 0.07
         arc = [(back_w * np.cos(a), -0.14 + 0.24 * np.sin(a)) for a in np.linspace(np.pi, 2 * np.pi, 17)]
         end = p.hair_length
-        draw.polygon(px(arc + [(back_w + 0.01, end - 0.04), (back_w - 0.03, end), (-back_w + 0.03, end),
-                                (-back_w - 0.01, end - 0.04)]), fill=hair)
-    # shoulders and neck
-    ellipse(draw, (0.0, 0.64), 0.42, 0.21, _rgb(p.clothes))
+        c.polygon(arc + [(back_w + 0.01, end - 0.04), (back_w - 0.03, end), (-back_w + 0.03, end),
+                         (-back_w - 0.01, end - 0.04)], fill=hair)
+    c.ellipse((0.0, 0.64), 0.42, 0.21, _rgb(p.clothes))
     nw = p.neck_width
-    draw.polygon(px([(-nw, 0.1), (nw, 0.1), (nw * 1.1, 0.47), (-nw * 1.1, 0.47)]), fill=_rgb(p.skin, 0.85))
-    ellipse(draw, (0.0, 0.46), nw * 1.1, 0.03, _rgb(p.skin, 0.85))
-    # ears
+    c.polygon([(-nw, 0.1), (nw, 0.1), (nw * 1.1, 0.47), (-nw * 1.1, 0.47)], fill=_rgb(p.skin, 0.85))
+    c.ellipse((0.0, 0.46), nw * 1.1, 0.03, _rgb(p.skin, 0.85))
     if not p.long_hair:
         for side in (-1, 1):
-            ellipse(draw, (side * (W + 0.008), -0.005), 0.032, 0.058, _rgb(p.skin, 0.9))
-    # face
-    draw.polygon(px(outline), fill=skin, outline=shade)
-    line(draw, list(outline) + [outline[0]], _rgb(p.skin, 0.88), 0.006)
+            c.ellipse((side * (W + 0.008), -0.005), 0.032, 0.058, _rgb(p.skin, 0.9))
+    c.polygon(g.outline, fill=_rgb(p.skin), outline=_rgb(p.skin, 0.82))
+    c.line(list(g.outline) + [g.outline[0]], _rgb(p.skin, 0.88), 0.006)
 
-    # age: forehead lines, nasolabial folds, crow's feet, eye bags
-    eye_y = -0.04
+
+def _draw_age(c: _Canvas, p: FaceParams, g: _Geometry) -> None:
+    """Forehead lines, nasolabial folds, crow's feet, eye bags."""
+    skin, eye_y, tip_y, mouth_y = _rgb(p.skin), g.eye_y, g.tip_y, g.mouth_y
     wrinkle = _mix(skin, _rgb(p.skin, 0.55), p.wrinkles)
     for k in range(p.n_forehead_lines):
         y = -0.172 + 0.021 * k
         xs = np.linspace(-0.11, 0.11, 9)
-        line(draw, [(x, y - 0.012 * (1 - (x / 0.11) ** 2)) for x in xs], wrinkle, 0.008)
-    tip_y = p.nose_length * L
-    mouth_y = tip_y + 0.07 * L
+        c.line([(x, y - 0.012 * (1 - (x / 0.11) ** 2)) for x in xs], wrinkle, 0.008)
     if p.wrinkles > 0:
         for side in (-1, 1):
             xs = np.linspace(0, 1, 6)
-            line(draw, [(side * (p.nose_width + 0.012 + 0.03 * t + 0.008 * np.sin(np.pi * t)),
-                         tip_y - 0.01 + (mouth_y + 0.03 - tip_y) * t) for t in xs], wrinkle, 0.008)
+            c.line([(side * (p.nose_width + 0.012 + 0.03 * t + 0.008 * np.sin(np.pi * t)),
+                     tip_y - 0.01 + (mouth_y + 0.03 - tip_y) * t) for t in xs], wrinkle, 0.008)
             if p.wrinkles > 0.55:
                 ox = side * (p.eye_spacing + p.eye_size + 0.01)
                 for dy in (-0.012, 0.0, 0.012):
-                    line(draw, [(ox, eye_y + dy * 0.5), (ox + side * 0.022, eye_y + dy * 1.6)], wrinkle, 0.006)
+                    c.line([(ox, eye_y + dy * 0.5), (ox + side * 0.022, eye_y + dy * 1.6)], wrinkle, 0.006)
     if p.sag > 0.25:
         bag = _mix(skin, _rgb(p.skin, 0.7), min(1.0, p.sag))
         for side in (-1, 1):
             ex = side * p.eye_spacing
             xs = np.linspace(-0.8, 0.8, 7)
-            line(draw, [(ex + x * p.eye_size, eye_y + 0.03 + 0.012 * (1 - x * x)) for x in xs], bag, 0.007)
+            c.line([(ex + x * p.eye_size, eye_y + 0.03 + 0.012 * (1 - x * x)) for x in xs], bag, 0.007)
 
-    # eyes
+
+def _draw_eyes_and_brows(c: _Canvas, p: FaceParams, eye_y: float) -> tuple[list, list]:
+    """(eye landmarks, brow landmarks) after drawing both; brows are hair-coloured, a little darker."""
     ew, eh = p.eye_size, p.eye_size * 0.5
     eye_marks = []
     for side in (-1, 1):
         ex = side * p.eye_spacing
-        ellipse(draw, (ex, eye_y), ew, eh, (236, 234, 228))
-        ellipse(draw, (ex, eye_y), eh * 0.95, eh * 0.95, _rgb(p.iris))
-        ellipse(draw, (ex, eye_y), eh * 0.42, eh * 0.42, (15, 12, 12))
+        c.ellipse((ex, eye_y), ew, eh, (236, 234, 228))
+        c.ellipse((ex, eye_y), eh * 0.95, eh * 0.95, _rgb(p.iris))
+        c.ellipse((ex, eye_y), eh * 0.42, eh * 0.42, (15, 12, 12))
         xs = np.linspace(-1, 1, 9)
-        line(draw, [(ex + x * ew * 1.05, eye_y - eh * np.sqrt(max(0.0, 1 - x * x)) * 1.05) for x in xs],
-             (40, 30, 28), 0.009)
+        c.line([(ex + x * ew * 1.05, eye_y - eh * np.sqrt(max(0.0, 1 - x * x)) * 1.05) for x in xs],
+               (40, 30, 28), 0.009)
         eye_marks += [(ex + side * ew, eye_y), (ex, eye_y - eh), (ex - side * ew, eye_y), (ex, eye_y + eh)]
-
-    # brows: hair-coloured, a little darker
     brow_y = eye_y - 0.065
     arch = 0.012 if p.long_hair else 0.006
     brow_marks = []
@@ -288,51 +310,70 @@ def render_face(p: FaceParams, size: int = IMAGE_SIZE) -> tuple[np.ndarray, np.n
         ts = np.linspace(0, 1, 9)
         pts = [((1 - t) ** 2 * inner + 2 * t * (1 - t) * top[0] + t ** 2 * outer,
                 (1 - t) ** 2 * brow_y + 2 * t * (1 - t) * (top[1] - arch) + t ** 2 * (brow_y + 0.006)) for t in ts]
-        line(draw, pts, hair_dark, p.brow_thickness)
+        c.line(pts, _rgb(p.hair, 0.8), p.brow_thickness)
         brow_marks += [(inner, brow_y), (top[0], brow_y - arch), (outer, brow_y + 0.006)]
+    return eye_marks, brow_marks
 
-    # nose
-    nwid = p.nose_width
-    nose_shade = _rgb(p.skin, 0.75)
-    line(draw, [(-nwid, tip_y - 0.012), (-nwid * 0.6, tip_y + 0.008), (0.0, tip_y + 0.012),
-                (nwid * 0.6, tip_y + 0.008), (nwid, tip_y - 0.012)], nose_shade, 0.007)
+
+def _draw_nose_and_mouth(c: _Canvas, p: FaceParams, g: _Geometry) -> None:
+    nwid, tip_y, eye_y = p.nose_width, g.tip_y, g.eye_y
+    c.line([(-nwid, tip_y - 0.012), (-nwid * 0.6, tip_y + 0.008), (0.0, tip_y + 0.012),
+            (nwid * 0.6, tip_y + 0.008), (nwid, tip_y - 0.012)], _rgb(p.skin, 0.75), 0.007)
     for side in (-1, 1):
-        ellipse(draw, (side * nwid * 0.45, tip_y + 0.002), nwid * 0.28, 0.008, _rgb(p.skin, 0.45))
-        line(draw, [(side * 0.018, eye_y + 0.02), (side * 0.022, tip_y - 0.03), (side * nwid, tip_y - 0.012)],
-             _rgb(p.skin, 0.9), 0.005)
+        c.ellipse((side * nwid * 0.45, tip_y + 0.002), nwid * 0.28, 0.008, _rgb(p.skin, 0.45))
+        c.line([(side * 0.018, eye_y + 0.02), (side * 0.022, tip_y - 0.03), (side * nwid, tip_y - 0.012)],
+               _rgb(p.skin, 0.9), 0.005)
+    mw, lt, mouth_y = p.mouth_width, p.lip_thickness, g.mouth_y
+    c.polygon([(-mw, mouth_y), (-0.45 * mw, mouth_y - lt), (0.0, mouth_y - 0.7 * lt), (0.45 * mw, mouth_y - lt),
+               (mw, mouth_y)], fill=_rgb(p.lips, 0.92))
+    c.polygon([(mw, mouth_y), (0.5 * mw, mouth_y + 1.2 * lt), (-0.5 * mw, mouth_y + 1.2 * lt), (-mw, mouth_y)],
+              fill=_rgb(p.lips))
+    c.line([(-mw, mouth_y), (0.0, mouth_y + 0.002), (mw, mouth_y)], _rgb(p.lips, 0.5), 0.005)
 
-    # mouth
-    mw, lt = p.mouth_width, p.lip_thickness
-    lips = _rgb(p.lips)
-    draw.polygon(px([(-mw, mouth_y), (-0.45 * mw, mouth_y - lt), (0.0, mouth_y - 0.7 * lt), (0.45 * mw, mouth_y - lt),
-                     (mw, mouth_y)]), fill=_rgb(p.lips, 0.92))
-    draw.polygon(px([(mw, mouth_y), (0.5 * mw, mouth_y + 1.2 * lt), (-0.5 * mw, mouth_y + 1.2 * lt), (-mw, mouth_y)]),
-                 fill=lips)
-    line(draw, [(-mw, mouth_y), (0.0, mouth_y + 0.002), (mw, mouth_y)], _rgb(p.lips, 0.5), 0.005)
 
-    # hair cap over the forehead (with sideburns), then long hair's side strands over the face edge
+def _draw_hair_cap(c: _Canvas, p: FaceParams) -> None:
+    """The cap over the forehead (with sideburns), long hair's side strands over the face edge, and
+    a few strands for texture."""
+    W, hair = p.cheek_width, _rgb(p.hair)
+    hair_top, hairline = -0.38, -0.2 + p.fringe
+    cap_w = W + 0.03
     arc = [(cap_w * np.cos(a), -0.16 + 0.22 * np.sin(a)) for a in np.linspace(np.pi, 2 * np.pi, 19)]
     sideburn = -0.08 + (0.0 if p.long_hair else p.hair_length)
     hairline_pts = [(W - 0.025, -0.15), (0.75 * W, hairline - 0.01), (0.35 * W, hairline + 0.004), (0.0, hairline),
                     (-0.35 * W, hairline + 0.004), (-0.75 * W, hairline - 0.01), (-W + 0.025, -0.15)]
-    cap = arc + [(cap_w, sideburn), (W - 0.012, sideburn)] + hairline_pts + [(-W + 0.012, sideburn), (-cap_w, sideburn)]
-    draw.polygon(px(cap), fill=hair)
+    c.polygon(arc + [(cap_w, sideburn), (W - 0.012, sideburn)] + hairline_pts
+              + [(-W + 0.012, sideburn), (-cap_w, sideburn)], fill=hair)
     if p.long_hair:
         for side in (-1, 1):
-            draw.polygon(px([(side * (W - 0.035), -0.16), (side * (W + 0.07), -0.12), (side * (W + 0.075), p.hair_length - 0.02),
-                             (side * (W + 0.02), p.hair_length - 0.05), (side * (W - 0.01), 0.05)]), fill=hair)
-    # a few strands for texture
+            c.polygon([(side * (W - 0.035), -0.16), (side * (W + 0.07), -0.12),
+                       (side * (W + 0.075), p.hair_length - 0.02), (side * (W + 0.02), p.hair_length - 0.05),
+                       (side * (W - 0.01), 0.05)], fill=hair)
     for k in range(-3, 4):
         x0 = k * cap_w / 4.5
-        line(draw, [(x0 * 0.7, hair_top + 0.05), (x0, hairline - 0.02)], hair_dark, 0.004)
+        c.line([(x0 * 0.7, hair_top + 0.05), (x0, hairline - 0.02)], _rgb(p.hair, 0.8), 0.004)
 
-    out = np.asarray(image.reduce(SUPERSAMPLE), np.uint8)  # box filter: antialiasing
-    contour = [cheek, mid, jaw, chin_side, chin]
-    contour = [(-x, y) for x, y in contour[:4]] + [chin] + [(x, y) for x, y in reversed(contour[:4])]
-    marks = contour + brow_marks + eye_marks + [(0.0, eye_y), (0.0, tip_y + 0.012), (-nwid, tip_y - 0.012),
+
+def _landmarks(p: FaceParams, g: _Geometry, eye_marks: list, brow_marks: list) -> list:
+    """The N_LANDMARKS points in LANDMARK_NAMES order, face-local."""
+    contour = [g.cheek, g.mid, g.jaw, g.chin_side, g.chin]
+    contour = [(-x, y) for x, y in contour[:4]] + [g.chin] + [(x, y) for x, y in reversed(contour[:4])]
+    nwid, tip_y, mw, lt, mouth_y = p.nose_width, g.tip_y, p.mouth_width, p.lip_thickness, g.mouth_y
+    marks = contour + brow_marks + eye_marks + [(0.0, g.eye_y), (0.0, tip_y + 0.012), (-nwid, tip_y - 0.012),
                                                 (nwid, tip_y - 0.012)]
-    marks += [(-mw, mouth_y), (0.0, mouth_y - 0.7 * lt), (mw, mouth_y), (0.0, mouth_y + 1.2 * lt), (0.0, mouth_y)]
-    landmarks = img(marks).astype(np.float32)
+    return marks + [(-mw, mouth_y), (0.0, mouth_y - 0.7 * lt), (mw, mouth_y), (0.0, mouth_y + 1.2 * lt),
+                    (0.0, mouth_y)]
+
+
+def render_face(p: FaceParams, size: int = IMAGE_SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """The face image (size, size, 3) uint8 and its landmarks (N_LANDMARKS, 2) float32, (x, y) in [0, 1]."""
+    canvas, geometry = _Canvas(p, size), _geometry(p)
+    _draw_body(canvas, p, geometry)
+    _draw_age(canvas, p, geometry)
+    eye_marks, brow_marks = _draw_eyes_and_brows(canvas, p, geometry.eye_y)
+    _draw_nose_and_mouth(canvas, p, geometry)
+    _draw_hair_cap(canvas, p)
+    out = np.asarray(canvas.image.reduce(SUPERSAMPLE), np.uint8)  # box filter: antialiasing
+    landmarks = canvas.img(_landmarks(p, geometry, eye_marks, brow_marks)).astype(np.float32)
     assert len(landmarks) == N_LANDMARKS
     return out, landmarks
 
