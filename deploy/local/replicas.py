@@ -1,0 +1,81 @@
+"""N tritonserver replicas through the project's launcher, each on its own fixed ports.
+
+Fixed ports keep the load balancer's configuration valid across restarts, as a Kubernetes
+Service's endpoints stay valid across pod restarts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import urllib.request
+from pathlib import Path
+
+from speech2face.engine import contract
+from speech2face.engine.bundle import ModelBundle
+from speech2face.engine.server import ServerOptions, TritonServer, free_port
+from speech2face.export.repository import write_cpu_repository
+
+# What the containers pass too (docker/): p50/p99 summaries for the dashboard.
+METRICS_ARGS = ("--metrics-config=summary_latencies=true",)
+
+
+def write_versioned_repository(bundle: ModelBundle, out_dir: Path, version: int) -> Path:
+    """A cpu repository whose `speech2face` model is served as `version` (a rolling update's new release)."""
+    repository = write_cpu_repository(bundle, out_dir)
+    model_dir = repository / contract.ENSEMBLE
+    if version != 1:
+        (model_dir / "1").rename(model_dir / str(version))
+    return repository
+
+
+@dataclasses.dataclass
+class Replica:
+    name: str
+    http_port: int
+    grpc_port: int
+    metrics_port: int
+    server: TritonServer | None = None
+
+    def start(self, repository: Path) -> None:
+        options = ServerOptions(model_repository=repository, http_port=self.http_port, grpc_port=self.grpc_port,
+                                metrics_port=self.metrics_port, extra_args=METRICS_ARGS)
+        self.server = TritonServer(options).start()
+
+    def stop(self) -> None:
+        """A graceful stop: tritonserver drains in-flight requests on SIGINT."""
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, no draining."""
+        if self.server is not None:
+            self.server.kill()
+            self.server.stop()
+            self.server = None
+
+    def statistics(self) -> dict:
+        """Triton's own per-model statistics (cumulative counts and nanoseconds)."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/v2/models/stats", timeout=5) as r:
+            return json.load(r)
+
+
+class ReplicaSet:
+    def __init__(self, count: int):
+        self.replicas = [Replica(f"r{i}", free_port(), free_port(), free_port()) for i in range(count)]
+
+    def start(self, repository: Path) -> "ReplicaSet":
+        for replica in self.replicas:
+            replica.start(repository)
+        return self
+
+    def stop(self) -> None:
+        for replica in self.replicas:
+            replica.stop()
+
+    def __enter__(self) -> "ReplicaSet":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -1,0 +1,107 @@
+"""The local proof of the Kubernetes shape: 3 real tritonserver replicas (our launcher) behind HAProxy,
+with Prometheus, under load at concurrency 16 through the project's client.
+
+The short test (make test) covers (a) the load spreads and (b) a replica killed under load costs
+the client nothing. The slow one (make cluster-test) adds (c) a rolling update onto a new model
+version, (d) the HPA's queue-time rule against the servers' own statistics, and every PromQL
+expression of the Grafana dashboard against the real Prometheus.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from speech2face.engine import builtin
+from speech2face.engine.audio_io import read_audio
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the deploy/ folder is not part of the installed package
+
+from deploy.local import scenarios  # noqa: E402
+from deploy.local.cluster import local_cluster  # noqa: E402
+from deploy.local.load import Load, wait_requests  # noqa: E402
+from deploy.local.tools import ToolMissing, ensure  # noqa: E402
+
+CONCURRENCY = 16
+DASHBOARD = ROOT / "deploy" / "grafana" / "speech2face.json"
+ADAPTER_VALUES = ROOT / "deploy" / "monitoring" / "prometheus-adapter-values.yaml"
+RECORDING_RULES = ROOT / "deploy" / "monitoring" / "recording-rules.yaml"
+
+
+@pytest.fixture
+def voice():
+    audio, rate = read_audio(builtin.SAMPLE_VOICE)
+    return np.asarray(audio, dtype=np.float32), rate
+
+
+def _cluster(tmp_path, with_prometheus):
+    try:
+        ensure("haproxy", "haproxy")
+        if with_prometheus:
+            ensure("prometheus", "prometheus")
+    except ToolMissing as error:
+        pytest.skip(f"the local cluster needs real tools: {error}")
+    return local_cluster(tmp_path, count=3, with_prometheus=with_prometheus)
+
+
+def _dashboard_expressions() -> list[str]:
+    panels = json.loads(DASHBOARD.read_text())["panels"]
+    return [target["expr"] for panel in panels for target in panel["targets"]]
+
+
+def test_adapter_rule_is_the_recording_rule():
+    """The HPA's metric (adapter) and the rule the local Prometheus evaluates are one rule."""
+    (adapter_rule,) = yaml.safe_load(ADAPTER_VALUES.read_text())["rules"]["custom"]
+    plain = adapter_rule["metricsQuery"].replace("{<<.LabelMatchers>>}", "").replace(" by (<<.GroupBy>>)", "")
+    rules = {r["record"]: r["expr"] for g in yaml.safe_load(RECORDING_RULES.read_text())["groups"] for r in g["rules"]}
+    assert plain == rules[adapter_rule["name"]["as"]] == \
+        "avg(delta(nv_inference_queue_duration_us[30s])/(1+delta(nv_inference_request_success[30s])))"
+
+
+def test_load_spreads_and_a_killed_replica_costs_no_request(tmp_path, voice):
+    with _cluster(tmp_path, with_prometheus=False) as cluster, \
+            Load(cluster.balancer.grpc_url, *voice, concurrency=CONCURRENCY) as load:
+        wait_requests(load, 10)  # warm-up: every replica's first request pays lazy initialisation
+        shares = scenarios.spread(cluster, load, requests=60)
+        killed = scenarios.kill_one(cluster, load, requests_after=30)
+    print(f"\nper-replica requests {shares}; kill: {killed}; total ok {load.ok}")
+    assert min(shares.values()) >= sum(shares.values()) / (2 * len(shares)), shares
+    assert killed["failed"] == 0 and not load.failed, load.failed[:3]
+
+
+@pytest.mark.slow
+def test_full_local_cluster(tmp_path, voice):
+    from speech2face.engine.client import Speech2FaceClient
+
+    with _cluster(tmp_path, with_prometheus=True) as cluster:
+        prometheus = cluster.prometheus
+        prometheus.wait_scraped(3)
+        idle = scenarios.queue_rule_vs_statistics(cluster, window_s=5.0)["rule_us"]
+        with Load(cluster.balancer.grpc_url, *voice, concurrency=CONCURRENCY) as load:
+            wait_requests(load, 10)
+            shares = scenarios.spread(cluster, load, requests=90)
+            killed = scenarios.kill_one(cluster, load, requests_after=40)
+            updated = scenarios.rolling_update(cluster, load, version=2, requests_between=20)
+            queue = scenarios.queue_rule_vs_statistics(cluster, window_s=30.0)
+        # One request the model refuses (client checks off), so that the refusal counter exists.
+        with Speech2FaceClient(cluster.balancer.grpc_url, validate=False) as client, pytest.raises(Exception):
+            client.infer(np.full(1600, np.nan, np.float32), 16000)
+        time.sleep(3)  # two scrapes of the new counter: increase() needs two samples
+        refusals = prometheus.value('sum(s2f_refusals_total)')
+        empty = [e for e in _dashboard_expressions() if not prometheus.query(e)]
+    print(f"\nshares {shares}\nkill {killed}\nrolling update {updated}\nqueue rule: idle {idle}, {queue}"
+          f"\nrefusals seen by Prometheus {refusals}\nok {load.ok} failed {len(load.failed)}")
+    assert min(shares.values()) >= sum(shares.values()) / (2 * len(shares)), shares
+    assert killed["failed"] == 0 and updated["failed"] == 0 and not load.failed, load.failed[:3]
+    assert all(versions == {"2"} for versions in updated["versions"].values()), updated
+    assert updated["served_on_new"] > 0
+    assert queue["rule_us"] > max(10 * (idle or 0), 1000), (idle, queue)
+    assert abs(queue["rule_us"] - queue["servers_us"]) <= 0.2 * queue["servers_us"], queue
+    assert not empty, f"dashboard expressions without data: {empty}"
