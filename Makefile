@@ -71,3 +71,9 @@ deploy-check: lint-docker
 	command -v kubectl >/dev/null || (apt-get update -q && apt-get install -y -q kubectl)
 	command -v promtool >/dev/null || (apt-get update -q && apt-get install -y -q prometheus)
 	$(TOOLS_VENV)/bin/python deploy/check.py
+
+# The local proof: 3 tritonserver replicas behind HAProxy with Prometheus, load at c=16, a replica
+# killed, a rolling update, the queue-time rule and the dashboard's queries (apt installs HAProxy
+# and Prometheus when missing).
+cluster-test: $(STAMP)
+	$(PY) -m pytest tests/test_cluster.py -q -s -m "slow or not slow"
