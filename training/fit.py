@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 from typing import Callable
 
@@ -13,6 +12,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm import tqdm
 
+from speech2face.engine.fileio import atomic_path
 from speech2face.training import distributed
 
 
@@ -29,10 +29,79 @@ class FitConfig:
 
 
 def _save_state(path: Path, model: nn.Module, optimizer, scheduler, epoch: int) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "epoch": epoch}, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(), "epoch": epoch}, tmp)
+
+
+def _resume(path: Path, model: nn.Module, optimizer, scheduler, device: torch.device) -> int:
+    """Loads the state after the last finished epoch; returns the epoch to start from."""
+    state = torch.load(path, map_location=device, weights_only=False)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    return state["epoch"] + 1
+
+
+def _loader(dataset: Dataset, config: FitConfig) -> tuple[DataLoader, DistributedSampler | None]:
+    sampler = DistributedSampler(dataset, shuffle=True, seed=config.seed) if distributed.world_size() > 1 else None
+    loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=sampler is None, sampler=sampler,
+                        num_workers=config.num_workers, drop_last=len(dataset) > config.batch_size,
+                        generator=torch.Generator().manual_seed(config.seed))
+    return loader, sampler
+
+
+def _summary_writer(out_dir: Path, name: str):
+    """TensorBoard on the main process, when it is installed (it is optional)."""
+    if not distributed.is_main():
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(out_dir / "tensorboard" / name))
+
+
+@dataclasses.dataclass
+class _Step:
+    """What one optimisation step needs besides the batch."""
+
+    name: str
+    model: nn.Module            # the (possibly DDP-wrapped) model
+    loss_fn: Callable[[nn.Module, dict], dict[str, torch.Tensor]]
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    device: torch.device
+    use_amp: bool
+    writer: object = None
+    step: int = 0
+
+    def __call__(self, batch: dict) -> dict[str, torch.Tensor]:
+        batch = {k: v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+        with torch.autocast(self.device.type, enabled=self.use_amp):
+            terms = self.loss_fn(self.model, batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(terms["total"]).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        if self.writer is not None:
+            for key, value in terms.items():
+                self.writer.add_scalar(f"{self.name}/{key}", float(value.detach()), self.step)
+        self.step += 1
+        return terms
+
+
+def _train_epoch(step: _Step, loader: DataLoader, label: str) -> dict[str, float]:
+    """One pass over the loader; the mean of each loss term."""
+    step.model.train()
+    totals: dict[str, float] = {}
+    bar = tqdm(loader, desc=label, disable=not distributed.is_main(), leave=False, mininterval=5)
+    for batch in bar:
+        terms = step(batch)
+        for key, value in terms.items():
+            totals[key] = totals.get(key, 0.0) + float(value.detach())
+        bar.set_postfix(loss=f"{float(terms['total'].detach()):.4f}", refresh=False)
+    return {k: v / max(1, len(loader)) for k, v in totals.items()}
 
 
 def fit(
@@ -57,57 +126,22 @@ def fit(
     optimizer = torch.optim.Adam(trainable, lr=config.lr, betas=config.betas, eps=config.eps)
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config.lr_decay)
     state_path = out_dir / f"{name}.state.pt"
-    start_epoch = 0
-    if resume and state_path.exists():
-        state = torch.load(state_path, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        start_epoch = state["epoch"] + 1
+    start_epoch = _resume(state_path, model, optimizer, scheduler, device) if resume and state_path.exists() else 0
     wrapped = DistributedDataParallel(model) if distributed.world_size() > 1 else model
-    sampler = DistributedSampler(dataset, shuffle=True, seed=config.seed) if distributed.world_size() > 1 else None
-    loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=sampler is None, sampler=sampler,
-                        num_workers=config.num_workers, drop_last=len(dataset) > config.batch_size,
-                        generator=torch.Generator().manual_seed(config.seed))
-    writer = None
-    if distributed.is_main():
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-            writer = SummaryWriter(str(out_dir / "tensorboard" / name))
-        except ImportError:  # tensorboard is optional
-            writer = None
+    loader, sampler = _loader(dataset, config)
     use_amp = device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    step = start_epoch * len(loader)
+    step = _Step(name, wrapped, loss_fn, optimizer, torch.amp.GradScaler("cuda", enabled=use_amp), device, use_amp,
+                 _summary_writer(out_dir, name), start_epoch * len(loader))
     for epoch in range(start_epoch, config.epochs):
         if sampler is not None:
             sampler.set_epoch(epoch)
-        wrapped.train()
-        totals: dict[str, float] = {}
-        bar = tqdm(loader, desc=f"{name} {epoch + 1}/{config.epochs}", disable=not distributed.is_main(),
-                   leave=False, mininterval=5)
-        for batch in bar:
-            batch = {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
-            with torch.autocast(device.type, enabled=use_amp):
-                terms = loss_fn(wrapped, batch)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(terms["total"]).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            for key, value in terms.items():
-                totals[key] = totals.get(key, 0.0) + float(value.detach())
-            if writer is not None:
-                for key, value in terms.items():
-                    writer.add_scalar(f"{name}/{key}", float(value.detach()), step)
-            step += 1
-            bar.set_postfix(loss=f"{float(terms['total'].detach()):.4f}", refresh=False)
+        means = _train_epoch(step, loader, f"{name} {epoch + 1}/{config.epochs}")
         scheduler.step()
         if distributed.is_main():
-            means = {k: v / max(1, len(loader)) for k, v in totals.items()}
             print(f"{name} epoch {epoch + 1}/{config.epochs}: " +
                   " ".join(f"{k}={v:.4f}" for k, v in means.items()), flush=True)
             _save_state(state_path, model, optimizer, scheduler, epoch)
         distributed.barrier()
-    if writer is not None:
-        writer.close()
+    if step.writer is not None:
+        step.writer.close()
     return model.eval()
