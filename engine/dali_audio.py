@@ -65,8 +65,9 @@ def write_clip_dali(spec: FeatureSpec, path: str | Path, source: str = "audio", 
     """Serializes the audio stage for Triton's DALI backend (``<model>/1/model.dali``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    pipe = build_clip_pipeline(spec, source, batch_size=max_batch_size, num_threads=num_threads, device=device,
-                               device_id=0 if device == "gpu" else None)
+    # No device id: DALI creates no GPU pipeline without CUDA, and serializing needs none (the
+    # DALI backend deserializes the pipeline for each model instance on the instance's GPU).
+    pipe = build_clip_pipeline(spec, source, batch_size=max_batch_size, num_threads=num_threads, device=device)
     pipe.serialize(filename=str(path))
     return path
 

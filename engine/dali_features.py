@@ -14,8 +14,7 @@ Output per sample: (frames, F, 1) float32, like the other implementations.
 the serving contract (engine/contract.py, the only place the names are spelled): input
 ``contract.AUDIO`` (FP32, [-1]) and, when resampling, ``contract.SAMPLE_RATE`` (INT32, [1], cast
 to float inside the pipeline for ``fn.audio_resample``); output ``contract.SPECTROGRAM_NAME``
-(FP32, (frames, F, 1)). export/gpu_repository.py checks AUDIO_INPUT / RATE_INPUT / RATE_DTYPE /
-FEATURES_OUTPUT below against the contract before it uses this pipeline.
+(FP32, (frames, F, 1)); tests/test_features_dali.py feeds the serialized file by those names.
 """
 
 from __future__ import annotations
@@ -148,7 +147,8 @@ def write_model_dali(spec: FeatureSpec, path: str | Path, max_batch_size: int = 
     """Serializes the pipeline for Triton's DALI backend (``<model>/1/model.dali``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # No device id (see dali_audio.write_clip_dali): serializing a GPU pipeline needs no CUDA.
     pipe = build_pipeline(spec, batch_size=max_batch_size, num_threads=num_threads, device=device,
-                          device_id=0 if device == "gpu" else None, resample=resample)
+                          resample=resample)
     pipe.serialize(filename=str(path))
     return path

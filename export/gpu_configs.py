@@ -34,6 +34,8 @@ class GpuPolicy:
     cuda_graphs: bool = True             # tensorrt_plan only
     warmup_count: int = 2                # runs per warmup batch size at load (0: none)
     preprocess: str = "auto"             # "auto": DALI where the FeatureSpec allows, else python
+    features_in_graph: bool = True       # kinds the conv-STFT front end computes: DALI audio stage +
+                                         # one waveform_to_face engine (no preprocess network split)
     preprocess_instances: int = 2        # python preprocess: CPU instances
     preprocess_threads: int = 4          # python preprocess: kernel threads per instance
 
@@ -165,3 +167,46 @@ def dali_preprocess_config(shapes: ServingShapes, policy: GpuPolicy) -> pb.Model
 def ensemble_config(shapes: ServingShapes, policy: GpuPolicy) -> pb.ModelConfig:
     """Exactly the cpu target's ensemble (same function), with the gpu target's max batch."""
     return model_configs.ensemble_config(shapes, policy.cpu_policy)
+
+
+# ---------------------------------------------------------------------------------------------
+# The waveform layout: DALI audio stage -> one engine from the 16 kHz clip to the face
+
+def waveform_io(shapes: ServingShapes) -> tuple[list[Tensor], list[Tensor]]:
+    """The waveform_to_face engine's tensors: the clip in, the ensemble's outputs out."""
+    return ([contract.clip(shapes.feature_spec.clip_samples)],
+            [contract.face_feature(shapes.feature_dim), contract.face_image(shapes.image_size)])
+
+
+WAVEFORM_INPUTS = (contract.AUDIO, contract.SAMPLE_RATE)  # DALI takes no BYTES: no AUDIO_FILE here
+
+
+def waveform_engine_config(shapes: ServingShapes, policy: GpuPolicy) -> pb.ModelConfig:
+    return _network_model(contract.WAVEFORM_ENGINE, waveform_io(shapes), policy.encoder_instances, policy)
+
+
+def dali_audio_config(shapes: ServingShapes, policy: GpuPolicy) -> pb.ModelConfig:
+    """preprocess on the DALI backend: AUDIO + SAMPLE_RATE -> the 16 kHz CLIP (engine/dali_audio.py)."""
+    return pb.ModelConfig(
+        name=contract.PREPROCESS, backend="dali", max_batch_size=policy.max_batch_size,
+        input=[model_configs.tensor_input(t, ragged=t is contract.AUDIO) for t in WAVEFORM_INPUTS],
+        output=[model_configs.tensor_output(contract.clip(shapes.feature_spec.clip_samples))],
+        dynamic_batching=pb.ModelDynamicBatching(max_queue_delay_microseconds=policy.max_queue_delay_us),
+        instance_group=[_gpu_group(1)],
+    )
+
+
+def waveform_ensemble_config(shapes: ServingShapes, policy: GpuPolicy) -> pb.ModelConfig:
+    """speech2face = preprocess (DALI) -> waveform_to_face (TensorRT): no Python, no host hop."""
+    clip = contract.clip(shapes.feature_spec.clip_samples)
+    _, outputs = waveform_io(shapes)
+    Step = pb.ModelEnsembling.Step
+    steps = [Step(model_name=contract.PREPROCESS, model_version=-1,
+                  input_map={t.name: t.name for t in WAVEFORM_INPUTS}, output_map={clip.name: clip.name}),
+             Step(model_name=contract.WAVEFORM_ENGINE, model_version=-1,
+                  input_map={clip.name: clip.name}, output_map={t.name: t.name for t in outputs})]
+    return pb.ModelConfig(
+        name=contract.ENSEMBLE, platform="ensemble", max_batch_size=policy.max_batch_size,
+        input=[model_configs.tensor_input(t) for t in WAVEFORM_INPUTS],
+        output=[model_configs.tensor_output(t) for t in outputs],
+        ensemble_scheduling=pb.ModelEnsembling(step=steps))

@@ -38,14 +38,15 @@ from speech2face.engine.feature_spec import FeatureSpec
 from speech2face.export import fp16, gpu_configs, model_configs, tensorrt_build
 from speech2face.export.gpu_configs import GpuPolicy
 from speech2face.export.model_configs import ServingShapes
-from speech2face.export.repository import MODEL_SOURCES, _sha256
+from speech2face.engine.builtin import MODEL_SOURCES
+from speech2face.engine.fileio import atomic_write_text, sha256_file
 
 MIN_OPSET = 17
-BUILD_SCRIPT = "build_plans.sh"
-TIMING_CACHE = "trt_timing.cache"
-ONNX_FP32 = "model.onnx"
-ONNX_FP16 = "model_fp16.onnx"
-PLAN = "model.plan"
+BUILD_SCRIPT = contract.BUILD_PLANS_FILE
+TIMING_CACHE = contract.TIMING_CACHE_FILE
+ONNX_FP32 = contract.ONNX_FILE
+ONNX_FP16 = contract.ONNX_FP16_FILE
+PLAN = contract.PLAN_FILE
 
 
 class Fp16ParityError(RuntimeError):
@@ -55,11 +56,11 @@ class Fp16ParityError(RuntimeError):
 # ---------------------------------------------------------------------------------------------
 # Serving graphs
 
-def serving_graph(source: str | Path, inputs: list[tuple[str, Tensor]],
+def serving_graph(source: str | Path | onnx.ModelProto, inputs: list[tuple[str, Tensor]],
                   outputs: list[tuple[str, Tensor]]) -> onnx.ModelProto:
     """The ONNX at `source` with inputs/outputs renamed to the contract tensors they carry (pairs of
     ONNX name and contract Tensor), other outputs dropped, shapes pinned to [batch, *dims]."""
-    model = onnx.load(str(source))
+    model = onnx.load(str(source)) if not isinstance(source, onnx.ModelProto) else source
     opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
     if opset < MIN_OPSET:
         raise ValueError(f"{source}: opset {opset}; the gpu target needs opset >= {MIN_OPSET}")
@@ -109,9 +110,16 @@ def _serving_graphs(bundle: ModelBundle, shapes: ServingShapes) -> dict[str, onn
 
 
 def parity_spectrograms(spec: FeatureSpec, count: int = 3, seed: int = 0) -> np.ndarray:
-    """Real features (NumPy reference FeatureSpec) of voice-like test signals: a harmonic tone with
-    vibrato, a noisy vowel-like signal and a chirp, at 16 kHz."""
+    """Real features (NumPy reference FeatureSpec) of parity_clips."""
     from speech2face.engine.features_reference import reference_features
+
+    return np.stack([reference_features(c, spec) for c in parity_clips(spec, count, seed)]).astype(np.float32)
+
+
+def parity_clips(spec: FeatureSpec, count: int = 3, seed: int = 0) -> np.ndarray:
+    """Voice-like 16 kHz test signals (harmonic tones with vibrato over a little noise, 2.5 s),
+    repeated and cropped to the FeatureSpec's clip: (count, clip_samples) float32."""
+    from speech2face.engine.features_reference import apply_clip_policy
 
     rng = np.random.default_rng(seed)
     rate = spec.sample_rate
@@ -121,8 +129,8 @@ def parity_spectrograms(spec: FeatureSpec, count: int = 3, seed: int = 0) -> np.
         f0 = 110 + 60 * i + 15 * np.sin(2 * np.pi * 3 * t)
         phase = 2 * np.pi * np.cumsum(f0) / rate
         voice = sum(np.sin(k * phase) / k for k in range(1, 9))
-        clips.append((0.2 * voice + 0.02 * rng.standard_normal(t.size)).astype(np.float32))
-    return np.stack([reference_features(c, spec) for c in clips]).astype(np.float32)
+        clips.append(apply_clip_policy(0.2 * voice + 0.02 * rng.standard_normal(t.size), spec.clip_samples))
+    return np.stack(clips).astype(np.float32)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -134,8 +142,8 @@ PreprocessWriter = Callable[[Path, GpuPolicy], None]
 def dali_preprocess_writer(spec: FeatureSpec) -> tuple[PreprocessWriter | None, str]:
     """THE DALI HOOK. Returns (writer of `preprocess/1/model.dali`, reason) when the DALI pipeline
     of engine/dali_features.py can serve this FeatureSpec under the ensemble contract, else
-    (None, why not). The contract needs the pipeline's inputs named AUDIO (FP32) and SAMPLE_RATE
-    (INT32) and its output named SPECTROGRAM, as the Python preprocess has them."""
+    (None, why not). The pipeline takes its tensor names from engine/contract.py; the tests feed
+    the serialized file by those names (tests/test_features_dali.py)."""
     try:
         from speech2face.engine import dali_features
     except ImportError as error:
@@ -144,13 +152,6 @@ def dali_preprocess_writer(spec: FeatureSpec) -> tuple[PreprocessWriter | None, 
         dali_features.check_spec(spec)
     except ValueError as error:
         return None, str(error)
-    wanted = {"AUDIO_INPUT": contract.AUDIO.name, "RATE_INPUT": contract.SAMPLE_RATE.name,
-              "FEATURES_OUTPUT": contract.SPECTROGRAM_NAME, "RATE_DTYPE": contract.SAMPLE_RATE.dtype}
-    found = {key: getattr(dali_features, key, "float32" if key == "RATE_DTYPE" else None) for key in wanted}
-    mismatched = {k: (found[k], wanted[k]) for k in wanted if found[k] != wanted[k]}
-    if mismatched:
-        detail = ", ".join(f"{k}={got!r} (contract: {want!r})" for k, (got, want) in mismatched.items())
-        return None, f"the DALI pipeline's tensors differ from the preprocess contract: {detail}"
     try:
         import nvidia.dali  # noqa: F401
     except ImportError:
@@ -173,20 +174,52 @@ def _choose_preprocess(spec: FeatureSpec, policy: GpuPolicy) -> tuple[Preprocess
 
 
 # ---------------------------------------------------------------------------------------------
+# The layout: one waveform engine where the FeatureSpec allows, else preprocess + two networks
+
+WAVEFORM_LAYOUT, SPLIT_LAYOUT = "waveform", "split"
+NETWORKS = {WAVEFORM_LAYOUT: (contract.WAVEFORM_ENGINE,), SPLIT_LAYOUT: (contract.VOICE_ENCODER, contract.FACE_DECODER)}
+FP32_LAYER_PREFIXES = {contract.WAVEFORM_ENGINE: ("front_end/",)}  # waveform_graph.FRONT_END_PREFIX
+
+
+def choose_layout(spec: FeatureSpec, policy: GpuPolicy) -> tuple[str, str]:
+    """(layout, reason). The waveform layout (DALI audio stage -> one TensorRT engine from the clip
+    to the face) serves the kinds the in-graph front end computes; the split layout (features in
+    a DALI or Python preprocess, then voice_encoder and face_decoder) is the fallback."""
+    from speech2face.export.frontend import SUPPORTED_KINDS
+
+    if not policy.features_in_graph:
+        return SPLIT_LAYOUT, "features_in_graph is off"
+    if policy.preprocess == "python":
+        return SPLIT_LAYOUT, "python preprocess requested"
+    if spec.kind not in SUPPORTED_KINDS:
+        return SPLIT_LAYOUT, f"the in-graph front end computes {SUPPORTED_KINDS}, not {spec.kind!r}"
+    if spec.trim_silence:
+        return SPLIT_LAYOUT, "trim_silence runs in the C++ preprocess only"
+    try:
+        import nvidia.dali  # noqa: F401
+    except ImportError:
+        return SPLIT_LAYOUT, "nvidia-dali is not installed (the audio stage is a DALI pipeline)"
+    return WAVEFORM_LAYOUT, "DALI audio stage + features inside the engine"
+
+
+# ---------------------------------------------------------------------------------------------
 # The build step
 
 def _build_command(repo: str, model: str, policy: GpuPolicy) -> list[str]:
     version = f"{repo}/{model}/1"
-    return ["\"$PYTHON\"", "-m", "speech2face.export.tensorrt_build",
-            "--config", f"\"{repo}/{model}/config.pbtxt\"",
-            "--onnx", f"\"{version}/{ONNX_FP32}\"", "--onnx-fp16", f"\"{version}/{ONNX_FP16}\"",
-            "--plan", f"\"{version}/{PLAN}\"",
-            "--min-batch", "1", "--opt-batch", str(policy.opt_batch_size),
-            "--max-batch", str(policy.max_batch_size), "--precision", policy.precision,
-            "--timing-cache", f"\"{repo}/{contract.ENSEMBLE}/{TIMING_CACHE}\"", "--skip-if-current"]
+    command = ["\"$PYTHON\"", "-m", "speech2face.export.tensorrt_build",
+               "--config", f"\"{repo}/{model}/{contract.CONFIG_FILE}\"",
+               "--onnx", f"\"{version}/{ONNX_FP32}\"", "--onnx-fp16", f"\"{version}/{ONNX_FP16}\"",
+               "--plan", f"\"{version}/{PLAN}\"",
+               "--min-batch", "1", "--opt-batch", str(policy.opt_batch_size),
+               "--max-batch", str(policy.max_batch_size), "--precision", policy.precision,
+               "--timing-cache", f"\"{repo}/{contract.ENSEMBLE}/{TIMING_CACHE}\"", "--skip-if-current"]
+    for prefix in FP32_LAYER_PREFIXES.get(model, ()):
+        command += ["--fp32-layer-prefix", prefix]
+    return command
 
 
-def build_script(policy: GpuPolicy) -> str:
+def build_script(policy: GpuPolicy, layout: str = WAVEFORM_LAYOUT) -> str:
     lines = [
         "#!/bin/sh",
         "# Generated by `s2f export --target gpu`. Builds the TensorRT plans of this repository on this",
@@ -198,21 +231,22 @@ def build_script(policy: GpuPolicy) -> str:
         'REPO="$(cd "$(dirname "$0")" && pwd)"',
         'PYTHON="${PYTHON:-python3}"',
     ]
-    for model in (contract.VOICE_ENCODER, contract.FACE_DECODER):
+    for model in NETWORKS[layout]:
         lines.append(" ".join(_build_command("$REPO", model, policy)))
     return "\n".join(lines) + "\n"
 
 
-def _build_plans(root: Path, policy: GpuPolicy) -> dict:
+def _build_plans(root: Path, policy: GpuPolicy, layout: str) -> dict:
     records = {}
-    for model in (contract.VOICE_ENCODER, contract.FACE_DECODER):
-        inputs, outputs, _ = tensorrt_build.contract_from_config(root / model / "config.pbtxt")
+    for model in NETWORKS[layout]:
+        inputs, outputs, _ = tensorrt_build.contract_from_config(root / model / contract.CONFIG_FILE)
         version = root / model / "1"
         records[model] = tensorrt_build.build_engine(
             version / ONNX_FP32, version / PLAN, inputs, outputs,
             tensorrt_build.ShapeProfile(1, policy.opt_batch_size, policy.max_batch_size),
             tensorrt_build.BuildOptions(precision=policy.precision,
-                                        timing_cache=root / contract.ENSEMBLE / TIMING_CACHE),
+                                        timing_cache=root / contract.ENSEMBLE / TIMING_CACHE,
+                                        fp32_layer_prefixes=FP32_LAYER_PREFIXES.get(model, ())),
             fp16_onnx_path=version / ONNX_FP16)
     return records
 
@@ -223,8 +257,82 @@ def _build_plans(root: Path, policy: GpuPolicy) -> dict:
 def _write_config(root: Path, config) -> Path:
     version_dir = root / config.name / "1"
     version_dir.mkdir(parents=True, exist_ok=True)
-    (root / config.name / "config.pbtxt").write_text(text_format.MessageToString(config))
+    (root / config.name / contract.CONFIG_FILE).write_text(text_format.MessageToString(config))
     return version_dir
+
+
+def _save_twins(version_dir: Path, graph: onnx.ModelProto, keep_fp32: list[str] = ()) -> dict:
+    onnx.save(graph, str(version_dir / ONNX_FP32))
+    fp16.write_fp16(version_dir / ONNX_FP32, version_dir / ONNX_FP16, keep_fp32)
+    return {"fp32": sha256_file(version_dir / ONNX_FP32), "fp16": sha256_file(version_dir / ONNX_FP16)}
+
+
+def _write_split_networks(staging: Path, bundle: ModelBundle, shapes: ServingShapes, policy: GpuPolicy,
+                          tolerance: fp16.Fp16Tolerance) -> tuple[dict, fp16.Fp16Parity]:
+    graphs = _serving_graphs(bundle, shapes)
+    configs = {contract.VOICE_ENCODER: gpu_configs.voice_encoder_config(shapes, policy),
+               contract.FACE_DECODER: gpu_configs.face_decoder_config(shapes, policy)}
+    sha256 = {name: _save_twins(_write_config(staging, configs[name]), graph) for name, graph in graphs.items()}
+    enc, dec = staging / contract.VOICE_ENCODER / "1", staging / contract.FACE_DECODER / "1"
+    parity = fp16.check_fp16_parity(enc / ONNX_FP32, enc / ONNX_FP16, dec / ONNX_FP32, dec / ONNX_FP16,
+                                    parity_spectrograms(bundle.feature_spec), tolerance)
+    return sha256, parity
+
+
+def waveform_serving_graph(bundle: ModelBundle, shapes: ServingShapes) -> onnx.ModelProto:
+    """The waveform graph with the Triton names: CLIP -> FACE_FEATURE, FACE_IMAGE."""
+    from speech2face.export import waveform_graph
+
+    inputs, outputs = gpu_configs.waveform_io(shapes)
+    return serving_graph(waveform_graph.waveform_graph(bundle), [(contract.ONNX_CLIP_INPUT, inputs[0])],
+                         list(zip(waveform_graph.OUTPUTS, outputs)))
+
+
+def _write_waveform_network(staging: Path, bundle: ModelBundle, shapes: ServingShapes, policy: GpuPolicy,
+                            tolerance: fp16.Fp16Tolerance) -> tuple[dict, fp16.Fp16Parity]:
+    from speech2face.export import waveform_graph
+
+    graph = waveform_serving_graph(bundle, shapes)
+    version_dir = _write_config(staging, gpu_configs.waveform_engine_config(shapes, policy))
+    sha256 = {contract.WAVEFORM_ENGINE: _save_twins(version_dir, graph, waveform_graph.front_end_nodes(graph))}
+    parity = waveform_graph.check_fp16_parity(version_dir / ONNX_FP32, version_dir / ONNX_FP16,
+                                              parity_clips(bundle.feature_spec), tolerance)
+    return sha256, parity
+
+
+def _write_preprocess(staging: Path, spec: FeatureSpec, shapes: ServingShapes, policy: GpuPolicy,
+                      layout: str) -> dict:
+    """The preprocess model; returns {"backend", "reason"} for the build record."""
+    if layout == WAVEFORM_LAYOUT:
+        from speech2face.engine.dali_audio import write_clip_dali
+
+        version_dir = _write_config(staging, gpu_configs.dali_audio_config(shapes, policy))
+        write_clip_dali(spec, version_dir / contract.DALI_FILE, "audio", policy.max_batch_size, device="gpu")
+        return {"backend": "dali", "output": contract.CLIP_NAME, "reason": "the audio stage; features in the engine"}
+    dali_writer, reason = _choose_preprocess(spec, policy)
+    if dali_writer is not None:
+        version_dir = _write_config(staging, gpu_configs.dali_preprocess_config(shapes, policy))
+        dali_writer(version_dir / contract.DALI_FILE, policy)
+        return {"backend": "dali", "output": contract.SPECTROGRAM_NAME, "reason": reason}
+    version_dir = _write_config(staging, gpu_configs.python_preprocess_config(shapes, policy))
+    shutil.copyfile(MODEL_SOURCES / contract.PREPROCESS / "1" / contract.PYTHON_MODEL_FILE,
+                    version_dir / contract.PYTHON_MODEL_FILE)
+    return {"backend": "python", "output": contract.SPECTROGRAM_NAME, "reason": reason}
+
+
+def _write_models(staging: Path, bundle: ModelBundle, policy: GpuPolicy, tolerance: fp16.Fp16Tolerance,
+                  layout: str) -> dict:
+    """Every model of the layout into `staging`; returns the build record's model part."""
+    shapes = ServingShapes(bundle.feature_spec, bundle.feature_dim, bundle.image_size)
+    write_networks = _write_waveform_network if layout == WAVEFORM_LAYOUT else _write_split_networks
+    onnx_sha256, parity = write_networks(staging, bundle, shapes, policy, tolerance)
+    if not parity.ok:
+        raise Fp16ParityError(f"the fp16 ONNX misses its tolerance: {parity}")
+    preprocess = _write_preprocess(staging, bundle.feature_spec, shapes, policy, layout)
+    ensemble = (gpu_configs.waveform_ensemble_config if layout == WAVEFORM_LAYOUT else gpu_configs.ensemble_config)
+    _write_config(staging, ensemble(shapes, policy))  # with an empty 1/
+    return {"onnx_sha256": onnx_sha256, "fp16_parity_onnxruntime_cpu": {**dataclasses.asdict(parity), "ok": parity.ok},
+            "preprocess": preprocess}
 
 
 def write_gpu_repository(bundle: ModelBundle, out_dir: str | Path, policy: GpuPolicy = GpuPolicy(),
@@ -236,65 +344,31 @@ def write_gpu_repository(bundle: ModelBundle, out_dir: str | Path, policy: GpuPo
     CUDA device present); False never builds (the target host runs build_plans.sh); True insists.
     Refuses (Fp16ParityError) when the fp16 ONNX misses `fp16_tolerance` against the fp32 one.
     """
-    shapes = ServingShapes(bundle.feature_spec, bundle.feature_dim, bundle.image_size)
     if build_plans is None:
         build_plans = policy.backend == "tensorrt" and tensorrt_build.can_build_plans()
     if build_plans and policy.backend != "tensorrt":
         raise ValueError("plans are built for the tensorrt backend only")
+    layout, layout_reason = choose_layout(bundle.feature_spec, policy)
     out_dir = Path(out_dir).resolve()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
     try:
-        # Networks: serving graphs, fp16 twins, parity, configs.
-        graphs = _serving_graphs(bundle, shapes)
-        configs = {contract.VOICE_ENCODER: gpu_configs.voice_encoder_config(shapes, policy),
-                   contract.FACE_DECODER: gpu_configs.face_decoder_config(shapes, policy)}
-        onnx_sha256 = {}
-        for name, graph in graphs.items():
-            version_dir = _write_config(staging, configs[name])
-            onnx.save(graph, str(version_dir / ONNX_FP32))
-            fp16.write_fp16(version_dir / ONNX_FP32, version_dir / ONNX_FP16)
-            onnx_sha256[name] = {"fp32": _sha256(version_dir / ONNX_FP32),
-                                 "fp16": _sha256(version_dir / ONNX_FP16)}
-        enc, dec = staging / contract.VOICE_ENCODER / "1", staging / contract.FACE_DECODER / "1"
-        parity = fp16.check_fp16_parity(enc / ONNX_FP32, enc / ONNX_FP16, dec / ONNX_FP32, dec / ONNX_FP16,
-                                        parity_spectrograms(bundle.feature_spec), fp16_tolerance)
-        if not parity.ok:
-            raise Fp16ParityError(f"the fp16 ONNX misses its tolerance: {parity}")
-
-        # Preprocess: DALI where possible, else the Python backend with the C++ kernels.
-        dali_writer, preprocess_reason = _choose_preprocess(bundle.feature_spec, policy)
-        if dali_writer is not None:
-            version_dir = _write_config(staging, gpu_configs.dali_preprocess_config(shapes, policy))
-            dali_writer(version_dir / "model.dali", policy)
-            preprocess_backend = "dali"
-        else:
-            version_dir = _write_config(staging, gpu_configs.python_preprocess_config(shapes, policy))
-            shutil.copyfile(MODEL_SOURCES / contract.PREPROCESS / "1" / "model.py", version_dir / "model.py")
-            preprocess_backend = "python"
-
-        _write_config(staging, gpu_configs.ensemble_config(shapes, policy))  # with an empty 1/
-
-        script = staging / BUILD_SCRIPT
+        models = _write_models(staging, bundle, policy, fp16_tolerance, layout)
         if policy.backend == "tensorrt":
-            script.write_text(build_script(policy))
-            script.chmod(0o755)
-        plans = _build_plans(staging, policy) if build_plans else None
-
+            (staging / BUILD_SCRIPT).write_text(build_script(policy, layout))
+            (staging / BUILD_SCRIPT).chmod(0o755)
+        plans = _build_plans(staging, policy, layout) if build_plans else None
         record = {
-            "target": "gpu",
+            "target": "gpu", "layout": layout, "layout_reason": layout_reason,
+            "networks": list(NETWORKS[layout]),
             "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "policy": dataclasses.asdict(policy),
-            **bundle.manifest(),
-            "onnx_sha256": onnx_sha256,
-            "fp16_parity_onnxruntime_cpu": {**dataclasses.asdict(parity), "ok": parity.ok},
-            "preprocess": {"backend": preprocess_backend, "reason": preprocess_reason},
+            "policy": dataclasses.asdict(policy), **bundle.manifest(), **models,
             "tensorrt_plans": plans if plans is not None else (
                 f"not built here: run {BUILD_SCRIPT} on the serving host" if policy.backend == "tensorrt"
                 else "not used (onnxruntime backend)"),
             "build_step": shlex.join(["sh", BUILD_SCRIPT]) if policy.backend == "tensorrt" else None,
         }
-        (staging / contract.ENSEMBLE / "build_record.json").write_text(json.dumps(record, indent=2) + "\n")
+        atomic_write_text(staging / contract.ENSEMBLE / contract.BUILD_RECORD_FILE, json.dumps(record, indent=2) + "\n")
         if out_dir.exists():
             shutil.rmtree(out_dir)
         staging.rename(out_dir)
@@ -307,7 +381,7 @@ def write_gpu_repository(bundle: ModelBundle, out_dir: str | Path, policy: GpuPo
 def read_gpu_summary(repository: str | Path) -> str:
     """One human line about a written gpu repository: preprocess path, fp16 parity, plans."""
     repository = Path(repository)
-    record = json.loads((repository / contract.ENSEMBLE / "build_record.json").read_text())
+    record = json.loads((repository / contract.ENSEMBLE / contract.BUILD_RECORD_FILE).read_text())
     parity = record["fp16_parity_onnxruntime_cpu"]
     plans = record["tensorrt_plans"]
     if isinstance(plans, dict):

@@ -21,9 +21,7 @@ import ctypes
 import dataclasses
 import hashlib
 import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Sequence
@@ -31,6 +29,7 @@ from typing import Sequence
 import numpy as np
 
 from speech2face.engine.contract import Tensor
+from speech2face.engine.fileio import atomic_write_bytes, sha256_file  # noqa: F401 (sha256_file: API)
 
 PRECISIONS = ("fp32", "fp16")
 
@@ -74,6 +73,7 @@ class BuildOptions:
     workspace_bytes: int = 2 << 30
     optimization_level: int | None = None    # builder optimization level (TensorRT default: 3)
     timing_cache: Path | None = None
+    fp32_layer_prefixes: tuple[str, ...] = ()  # layers kept FP32 in an FP16-flag build
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -193,26 +193,8 @@ def can_build_plans() -> bool:
 # ---------------------------------------------------------------------------------------------
 # The build
 
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write_bytes(path, data)
 
 
 def record_path(plan_path: str | Path) -> Path:
@@ -254,27 +236,18 @@ def _is_current(plan_path: Path, expected: dict) -> bool:
             and record.get("plan_sha256") == sha256_file(plan_path))
 
 
-def build_engine(onnx_path: str | Path, plan_path: str | Path, inputs: Sequence[Tensor],
-                 outputs: Sequence[Tensor], profile: ShapeProfile = ShapeProfile(),
-                 options: BuildOptions = BuildOptions(), fp16_onnx_path: str | Path | None = None,
-                 skip_if_current: bool = False, verbose: bool = False) -> dict:
-    """Builds `plan_path` from the ONNX, checked against the contract; returns the build record.
-
-    fp16: where TensorRT still has `BuilderFlag.FP16` (<= 10.x) and `strongly_typed` is not set,
-    the fp32 ONNX is built with that flag (TensorRT picks per layer); otherwise (TensorRT 11
-    removed the flag, strong typing is the rule) the network is strongly typed and built from
-    the fp16 ONNX (`fp16_onnx_path`, written by the gpu repository writer), whose types decide.
-    """
+def _import_tensorrt():
     try:
         import tensorrt as trt
     except ImportError as error:
         raise BuildError("TensorRT's Python bindings are not importable here; run this inside the "
                          "NGC TensorRT container (or pip install tensorrt) on the serving GPU") from error
-    gpu = cuda_device()
-    if gpu is None:
-        raise BuildError("no CUDA device visible: TensorRT plans are built on the GPU that serves them")
+    return trt
 
-    onnx_path, plan_path = Path(onnx_path), Path(plan_path)
+
+def _resolve_precision(trt, options: BuildOptions, onnx_path: Path,
+                       fp16_onnx_path: str | Path | None) -> tuple[Path, dict]:
+    """Which ONNX to parse and the builder flags (see build_engine)."""
     has_fp16_flag = hasattr(trt.BuilderFlag, "FP16")
     strongly_typed = options.strongly_typed
     if strongly_typed is None:
@@ -286,21 +259,17 @@ def build_engine(onnx_path: str | Path, plan_path: str | Path, inputs: Sequence[
         source = Path(fp16_onnx_path)
     elif options.precision == "fp16" and not has_fp16_flag:
         raise BuildError("this TensorRT has no FP16 builder flag; build strongly typed from the fp16 ONNX")
-    check_onnx_contract(source, inputs, outputs)
-
+    fp16_flag = options.precision == "fp16" and not strongly_typed
     flags = {"precision": options.precision, "strongly_typed": bool(strongly_typed),
-             "fp16_builder_flag": options.precision == "fp16" and not strongly_typed,
-             "tf32": False, "workspace_bytes": options.workspace_bytes,
-             "optimization_level": options.optimization_level}
-    expected = {"onnx_sha256": sha256_file(source), "tensorrt_version": trt.__version__,
-                "compute_capability": gpu.sm, "flags": flags, "profile": dataclasses.asdict(profile)}
-    if skip_if_current and _is_current(plan_path, expected):
-        record = json.loads(record_path(plan_path).read_text())
-        record["skipped"] = True
-        return record
+             "fp16_builder_flag": fp16_flag, "tf32": False, "workspace_bytes": options.workspace_bytes,
+             "optimization_level": options.optimization_level,
+             "fp32_layer_prefixes": list(options.fp32_layer_prefixes) if fp16_flag else []}
+    return source, flags
 
-    logger = trt.Logger(trt.Logger.VERBOSE if verbose else trt.Logger.WARNING)
-    builder = trt.Builder(logger)
+
+def _parse_and_check(trt, logger, builder, source: Path, strongly_typed: bool,
+                     inputs: Sequence[Tensor], outputs: Sequence[Tensor]):
+    """(network, parser): the ONNX parsed into a network that exposes the contract."""
     creation = 0
     if int(trt.__version__.split(".")[0]) < 10:
         creation |= 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
@@ -312,7 +281,25 @@ def build_engine(onnx_path: str | Path, plan_path: str | Path, inputs: Sequence[
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
         raise BuildError(f"TensorRT could not parse {source}: {errors}")
     _check_network(trt, network, inputs, outputs)
+    return network, parser
 
+
+def _keep_fp32(trt, network, prefixes: Sequence[str]) -> int:
+    """Pins the layers named with one of `prefixes` (the waveform graph's STFT front end) to FP32
+    in an FP16-flag build; returns how many."""
+    pinned = 0
+    for i in range(network.num_layers):
+        layer = network.get_layer(i)
+        if any(layer.name.startswith(p) for p in prefixes):
+            layer.precision = trt.float32
+            for j in range(layer.num_outputs):
+                layer.set_output_type(j, trt.float32)
+            pinned += 1
+    return pinned
+
+
+def _configure(trt, builder, network, options: BuildOptions, flags: dict, profile: ShapeProfile,
+               inputs: Sequence[Tensor]):
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, options.workspace_bytes)
     if options.optimization_level is not None:
@@ -321,33 +308,38 @@ def build_engine(onnx_path: str | Path, plan_path: str | Path, inputs: Sequence[
         config.clear_flag(trt.BuilderFlag.TF32)  # fp32 means fp32; fp16 is asked for explicitly
     if flags["fp16_builder_flag"]:
         config.set_flag(trt.BuilderFlag.FP16)
+        if _keep_fp32(trt, network, flags["fp32_layer_prefixes"]):
+            config.set_flag(trt.BuilderFlag.OBEY_PRECISION_CONSTRAINTS)
     trt_profile = builder.create_optimization_profile()
     for tensor in inputs:
         trt_profile.set_shape(tensor.name, *profile.shapes(tensor.dims))
     config.add_optimization_profile(trt_profile)
-
     cache_path = Path(options.timing_cache) if options.timing_cache else None
     cache_bytes = cache_path.read_bytes() if cache_path and cache_path.exists() else b""
-    timing_cache = config.create_timing_cache(cache_bytes)
-    config.set_timing_cache(timing_cache, ignore_mismatch=False)
+    config.set_timing_cache(config.create_timing_cache(cache_bytes), ignore_mismatch=False)
+    return config
 
+
+def _build_and_verify(trt, logger, builder, network, config, source: Path,
+                      names: Sequence[str]) -> tuple[bytes, float]:
     start = time.perf_counter()
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise BuildError(f"TensorRT failed to build {source} (see the log above)")
     plan = bytes(serialized)
     build_seconds = time.perf_counter() - start
-
     engine = trt.Runtime(logger).deserialize_cuda_engine(plan)
     if engine is None:
         raise BuildError("the built plan does not deserialize")
-    names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
-    if sorted(names) != sorted(t.name for t in (*inputs, *outputs)):
-        raise ContractError(f"the plan's tensors are {names}")
+    found = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
+    if sorted(found) != sorted(names):
+        raise ContractError(f"the plan's tensors are {found}")
+    return plan, build_seconds
 
-    _write_atomic(plan_path, plan)
-    if cache_path is not None:
-        _write_atomic(cache_path, bytes(config.get_timing_cache().serialize()))
+
+def _write_record(plan_path: Path, plan: bytes, expected: dict, source: Path, gpu: GpuInfo,
+                  inputs: Sequence[Tensor], outputs: Sequence[Tensor], cache_path: Path | None,
+                  build_seconds: float) -> dict:
     record = {
         **expected,
         "onnx": source.name,
@@ -363,6 +355,44 @@ def build_engine(onnx_path: str | Path, plan_path: str | Path, inputs: Sequence[
     }
     _write_atomic(record_path(plan_path), (json.dumps(record, indent=2) + "\n").encode())
     return record
+
+
+def build_engine(onnx_path: str | Path, plan_path: str | Path, inputs: Sequence[Tensor],
+                 outputs: Sequence[Tensor], profile: ShapeProfile = ShapeProfile(),
+                 options: BuildOptions = BuildOptions(), fp16_onnx_path: str | Path | None = None,
+                 skip_if_current: bool = False, verbose: bool = False) -> dict:
+    """Builds `plan_path` from the ONNX, checked against the contract; returns the build record.
+
+    fp16: where TensorRT still has `BuilderFlag.FP16` (<= 10.x) and `strongly_typed` is not set,
+    the fp32 ONNX is built with that flag (TensorRT picks per layer, except the layers named with
+    `options.fp32_layer_prefixes`, pinned to FP32); otherwise (TensorRT 11 removed the flag, strong
+    typing is the rule) the network is strongly typed and built from the fp16 ONNX
+    (`fp16_onnx_path`, written by the gpu repository writer), whose types decide.
+    """
+    trt = _import_tensorrt()
+    gpu = cuda_device()
+    if gpu is None:
+        raise BuildError("no CUDA device visible: TensorRT plans are built on the GPU that serves them")
+    plan_path = Path(plan_path)
+    source, flags = _resolve_precision(trt, options, Path(onnx_path), fp16_onnx_path)
+    check_onnx_contract(source, inputs, outputs)
+    expected = {"onnx_sha256": sha256_file(source), "tensorrt_version": trt.__version__,
+                "compute_capability": gpu.sm, "flags": flags, "profile": dataclasses.asdict(profile)}
+    if skip_if_current and _is_current(plan_path, expected):
+        record = json.loads(record_path(plan_path).read_text())
+        record["skipped"] = True
+        return record
+    logger = trt.Logger(trt.Logger.VERBOSE if verbose else trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    network, _parser = _parse_and_check(trt, logger, builder, source, flags["strongly_typed"], inputs, outputs)
+    config = _configure(trt, builder, network, options, flags, profile, inputs)
+    names = [t.name for t in (*inputs, *outputs)]
+    plan, build_seconds = _build_and_verify(trt, logger, builder, network, config, source, names)
+    _write_atomic(plan_path, plan)
+    cache_path = Path(options.timing_cache) if options.timing_cache else None
+    if cache_path is not None:
+        _write_atomic(cache_path, bytes(config.get_timing_cache().serialize()))
+    return _write_record(plan_path, plan, expected, source, gpu, inputs, outputs, cache_path, build_seconds)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -454,6 +484,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workspace-mib", type=int, default=2048)
     parser.add_argument("--optimization-level", type=int)
     parser.add_argument("--timing-cache", help="timing cache file, read and updated")
+    parser.add_argument("--fp32-layer-prefix", action="append", default=[],
+                        help="keep layers whose names start with this FP32 in an FP16-flag build (repeatable)")
     parser.add_argument("--skip-if-current", action="store_true",
                         help="keep an existing plan built from the same ONNX, TensorRT, GPU and flags")
     parser.add_argument("--verbose", action="store_true")
@@ -471,7 +503,8 @@ def main(argv: list[str] | None = None) -> int:
         options = BuildOptions(precision=args.precision, strongly_typed=args.strongly_typed,
                                workspace_bytes=args.workspace_mib << 20,
                                optimization_level=args.optimization_level,
-                               timing_cache=Path(args.timing_cache) if args.timing_cache else None)
+                               timing_cache=Path(args.timing_cache) if args.timing_cache else None,
+                               fp32_layer_prefixes=tuple(args.fp32_layer_prefix))
         record = build_engine(args.onnx, args.plan, inputs, outputs, profile, options,
                               fp16_onnx_path=args.onnx_fp16, skip_if_current=args.skip_if_current,
                               verbose=args.verbose)

@@ -72,3 +72,22 @@ def waveform_graph(bundle: ModelBundle) -> onnx.ModelProto:
 def front_end_nodes(model: onnx.ModelProto) -> list[str]:
     """Names of the front end's nodes in a waveform graph (kept FP32 in the FP16 twin)."""
     return [node.name for node in model.graph.node if node.name.startswith(FRONT_END_PREFIX)]
+
+
+def check_fp16_parity(fp32_path, fp16_path, clips, tolerance=None, threads: int = 1):
+    """The FP16 twin against the FP32 graph on ONNX Runtime CPU, on 16 kHz clips (batch, samples):
+    feature cosine per row and uint8 image levels, as fp16.Fp16Parity (the graph serves only the
+    normalised feature, so both cosine fields hold its cosine)."""
+    import numpy as np
+
+    from speech2face.engine.onnx_runner import open_session
+    from speech2face.export import fp16
+
+    def run(path):
+        session = open_session(path, threads)
+        return session.run(None, {session.get_inputs()[0].name: np.asarray(clips, np.float32)})
+
+    (feature32, image32), (feature16, image16) = run(fp32_path), run(fp16_path)
+    cosine = float(fp16._cosine_rows(feature32, feature16).min())
+    diff = np.abs(image32.astype(np.int16) - image16.astype(np.int16))
+    return fp16.Fp16Parity(cosine, cosine, int(diff.max()), float(diff.mean()), tolerance or fp16.Fp16Tolerance())

@@ -1,4 +1,6 @@
-"""The gpu target on CPU: configs, contract, serving graphs, fp16 parity, the plan build step."""
+"""The gpu target's split layout on CPU (the fallback for kinds the in-graph front end cannot compute:
+preprocess, voice_encoder, face_decoder): configs, contract, serving graphs, fp16 parity, the plan
+build step. The default waveform layout is tested in tests/test_gpu_waveform_target.py."""
 
 from __future__ import annotations
 
@@ -27,7 +29,8 @@ NETWORKS = (contract.VOICE_ENCODER, contract.FACE_DECODER)
 
 @pytest.fixture(scope="module")
 def gpu_repository(bundle, tmp_path_factory):
-    return write_gpu_repository(bundle, tmp_path_factory.mktemp("repo") / "gpu", build_plans=False)
+    return write_gpu_repository(bundle, tmp_path_factory.mktemp("repo") / "gpu",
+                                GpuPolicy(features_in_graph=False), build_plans=False)
 
 
 @pytest.fixture(scope="module")
@@ -84,28 +87,21 @@ def test_preprocess_falls_back_to_python_for_complex_powerlaw(gpu_repository, bu
     assert record["preprocess"]["backend"] == "python"
     writer, reason = dali_preprocess_writer(FeatureSpec())
     assert writer is None and "complex" in reason
+    assert record["layout"] == "split" and "features_in_graph" in record["layout_reason"]
 
 
-def test_gpu_ensemble_equals_cpu_ensemble(gpu_repository, ensemble_repository, cpu_repository):
-    gpu = _config(gpu_repository, contract.ENSEMBLE)
-    cpu = _config(ensemble_repository, contract.ENSEMBLE)
-    fused = _config(cpu_repository, contract.ENSEMBLE)
-    for config in (cpu, fused):          # one client contract, whatever the target or layout
-        assert _io(gpu.input) == _io(config.input)
-        assert _io(gpu.output) == _io(config.output)
-    assert gpu.ensemble_scheduling == cpu.ensemble_scheduling
-    # And every step's tensors are the composing models' own names.
-    for step in gpu.ensemble_scheduling.step:
+def test_split_ensemble_steps_use_their_models_tensors(gpu_repository):
+    """Each step maps exactly the inputs its model declares and only outputs it produces, and the
+    tensors flow: every step input is an ensemble input or an earlier step's output."""
+    ensemble = _config(gpu_repository, contract.ENSEMBLE)
+    available = {i.name for i in ensemble.input}
+    for step in ensemble.ensemble_scheduling.step:
         model = _config(gpu_repository, step.model_name)
         assert set(step.input_map) == {i.name for i in model.input}
         assert set(step.output_map) <= {o.name for o in model.output}
-
-
-def test_cpu_and_gpu_network_configs_share_the_contract(gpu_repository, ensemble_repository):
-    for name in NETWORKS:
-        gpu, cpu = _config(gpu_repository, name), _config(ensemble_repository, name)
-        assert _io(gpu.input) == _io(cpu.input)
-        assert _io(gpu.output) == _io(cpu.output)
+        assert set(step.input_map.values()) <= available
+        available |= set(step.output_map.values())
+    assert {o.name for o in ensemble.output} <= available
 
 
 def test_build_step_and_onnx_files_are_present(gpu_repository):

@@ -21,7 +21,8 @@ from speech2face.engine import contract
 from speech2face.engine.onnx_runner import open_session
 from speech2face.export import tensorrt_build
 from speech2face.export.gpu_configs import GpuPolicy
-from speech2face.export.gpu_repository import ONNX_FP32, PLAN, parity_spectrograms, write_gpu_repository
+from speech2face.export.gpu_repository import (ONNX_FP32, PLAN, WAVEFORM_LAYOUT, parity_clips, parity_spectrograms,
+                                               write_gpu_repository)
 
 _GPU = tensorrt_build.cuda_device()
 pytestmark = [
@@ -44,17 +45,23 @@ def _cosine_rows(a, b):
     return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
 
 
-@pytest.fixture(scope="module", params=["fp32", "fp16"])
+@pytest.fixture(scope="module", params=[("fp32", True), ("fp16", True), ("fp32", False), ("fp16", False)],
+                ids=["fp32-waveform", "fp16-waveform", "fp32-split", "fp16-split"])
 def built_repository(request, bundle, tmp_path_factory):
-    policy = GpuPolicy(precision=request.param, max_batch_size=8, opt_batch_size=4)
-    path = write_gpu_repository(bundle, tmp_path_factory.mktemp(f"gpu-{request.param}") / "repo", policy,
+    precision, in_graph = request.param
+    policy = GpuPolicy(precision=precision, max_batch_size=8, opt_batch_size=4, features_in_graph=in_graph)
+    path = write_gpu_repository(bundle, tmp_path_factory.mktemp(f"gpu-{precision}") / "repo", policy,
                                 build_plans=True)
-    return request.param, policy, path
+    return precision, policy, path
+
+
+def _record(repo: Path) -> dict:
+    return json.loads((repo / contract.ENSEMBLE / contract.BUILD_RECORD_FILE).read_text())
 
 
 def test_plans_and_build_records(built_repository):
     precision, policy, repo = built_repository
-    for name in (contract.VOICE_ENCODER, contract.FACE_DECODER):
+    for name in _record(repo)["networks"]:
         plan = repo / name / "1" / PLAN
         assert plan.exists()
         record = json.loads(tensorrt_build.record_path(plan).read_text())
@@ -62,19 +69,25 @@ def test_plans_and_build_records(built_repository):
         assert record["compute_capability"] == _GPU.sm and record["gpu"] == _GPU.name
         assert record["flags"]["precision"] == precision
         assert record["profile"] == {"min_batch": 1, "opt_batch": 4, "max_batch": 8}
+        if name == contract.WAVEFORM_ENGINE and record["flags"]["fp16_builder_flag"]:
+            assert record["flags"]["fp32_layer_prefixes"] == ["front_end/"]
     # Rebuilding the same thing is skipped (same ONNX, TensorRT, GPU, flags).
-    inputs, outputs, _ = tensorrt_build.contract_from_config(repo / contract.FACE_DECODER / "config.pbtxt")
-    version = repo / contract.FACE_DECODER / "1"
+    name = _record(repo)["networks"][-1]
+    inputs, outputs, _ = tensorrt_build.contract_from_config(repo / name / contract.CONFIG_FILE)
+    version = repo / name / "1"
     again = tensorrt_build.build_engine(
         version / ONNX_FP32, version / PLAN, inputs, outputs, tensorrt_build.ShapeProfile(1, 4, 8),
-        tensorrt_build.BuildOptions(precision=precision, timing_cache=repo / contract.ENSEMBLE / "trt_timing.cache"),
-        fp16_onnx_path=version / "model_fp16.onnx", skip_if_current=True)
+        tensorrt_build.BuildOptions(precision=precision, timing_cache=repo / contract.ENSEMBLE / contract.TIMING_CACHE_FILE,
+                                    fp32_layer_prefixes=("front_end/",) if name == contract.WAVEFORM_ENGINE else ()),
+        fp16_onnx_path=version / contract.ONNX_FP16_FILE, skip_if_current=True)
     assert again.get("skipped")
 
 
 def test_plan_parity_with_onnxruntime(built_repository, bundle):
     precision, _, repo = built_repository
     tolerance = TOLERANCES[precision]
+    if _record(repo)["layout"] == WAVEFORM_LAYOUT:
+        return _waveform_plan_parity(repo, bundle, tolerance)
     spectrograms = parity_spectrograms(bundle.feature_spec, count=3)
     enc_dir, dec_dir = repo / contract.VOICE_ENCODER / "1", repo / contract.FACE_DECODER / "1"
 
@@ -88,6 +101,16 @@ def test_plan_parity_with_onnxruntime(built_repository, bundle):
     trt_image = tensorrt_build.PlanRunner(dec_dir / PLAN)({contract.FEATURE_RAW_NAME: ort_raw})[contract.FACE_IMAGE_NAME]
     diff = np.abs(ort_image.astype(np.int16) - trt_image.astype(np.int16))
     assert trt_image.dtype == np.uint8 and trt_image.shape == ort_image.shape
+    assert diff.max() <= tolerance["image_max"] and diff.mean() <= tolerance["image_mean"]
+
+
+def _waveform_plan_parity(repo: Path, bundle, tolerance: dict) -> None:
+    clips = parity_clips(bundle.feature_spec, count=3)
+    version = repo / contract.WAVEFORM_ENGINE / "1"
+    ort_feature, ort_image = open_session(version / ONNX_FP32, 2).run(None, {contract.CLIP_NAME: clips})
+    trt = tensorrt_build.PlanRunner(version / PLAN)({contract.CLIP_NAME: clips})
+    assert _cosine_rows(ort_feature, trt[contract.FACE_FEATURE_NAME]).min() >= tolerance["cosine"]
+    diff = np.abs(ort_image.astype(np.int16) - trt[contract.FACE_IMAGE_NAME].astype(np.int16))
     assert diff.max() <= tolerance["image_max"] and diff.mean() <= tolerance["image_mean"]
 
 
