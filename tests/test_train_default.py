@@ -28,7 +28,15 @@ def test_builds_a_bundle_with_its_evaluation(trained):
     evaluation = json.loads((out / "evaluation.json").read_text())
     assert evaluation["gallery_size"] == round(TINY.test_fraction * TINY.identities)
     assert evaluation["queries"] == evaluation["gallery_size"] * TINY.clips_per_identity
-    assert 0.0 <= evaluation["r_at_1"] <= 1.0 and 0.0 <= evaluation["gender_agreement"] <= 1.0
+    # R@1 is a count of queries over the queries; recall grows with K; chance is K / gallery size
+    hits = evaluation["r_at_1"] * evaluation["queries"]
+    assert hits == pytest.approx(round(hits), abs=1e-6) and evaluation["r_at_1"] == evaluation["paper"]["cosine"]["R@1"]
+    for metric in ("cosine", "l2", "l1"):
+        recalls = [evaluation["paper"][metric][f"R@{k}"] for k in (1, 2, 5, 10)]
+        assert recalls == sorted(recalls) and recalls[-1] <= 1.0, (metric, recalls)
+    assert evaluation["chance_at_1"] == pytest.approx(1 / evaluation["gallery_size"])
+    agreeing = evaluation["gender_agreement"] * evaluation["queries"]
+    assert agreeing == pytest.approx(round(agreeing), abs=1e-6)
     provenance = json.loads((out / "model.json").read_text())["provenance"]
     assert provenance["recipe"]["identities"] == TINY.identities and provenance["trained"]
     assert provenance["parity_torch_vs_onnxruntime"]["feature_max_abs"] < 1e-4
