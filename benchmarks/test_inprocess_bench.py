@@ -3,15 +3,15 @@
 Groups: e2e-b1 (one 6 s 16 kHz clip: validation, C++ features, voice encoder, face decoder) and
 e2e-b8 (eight clips in one call). Implementations, named in brackets: ort (LocalRuntime, ONNX
 Runtime with 2 intra-op threads) and torch (PyTorch eager on the bundle's checkpoint, 2 threads).
-The served paths are measured under load by benchmarks/loadgen.py (`s2f bench`).
+The served paths are measured under load by `s2f bench` (speech2face.bench). That torch and ort
+give the same answers is tested in tests/test_loadgen.py; here only their speed is measured.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
-from loadgen import FEATURE_ATOL, make_clips
+from speech2face.bench.clips import make_clips
 
 CLIPS = make_clips(8, seconds=6.0)
 
@@ -33,7 +33,7 @@ def ort_runtime(bundle):
 @pytest.fixture(scope="module")
 def torch_run(bundle):
     pytest.importorskip("torch")
-    from loadgen import torch_function
+    from speech2face.bench.targets import torch_function
 
     run, _source = torch_function(bundle, threads=2)
     return run
@@ -50,7 +50,7 @@ def test_e2e_b1_ort(benchmark, ort_runtime):
 def test_e2e_b1_torch(benchmark, torch_run, ort_runtime):
     audio, rate = CLIPS[0]
     feature = benchmark(torch_run, audio, rate)
-    assert np.abs(feature - ort_runtime.infer(audio, rate).feature).max() <= FEATURE_ATOL
+    assert feature.shape == ort_runtime.infer(audio, rate).feature.shape
 
 
 @pytest.mark.benchmark(group="e2e-b8")
@@ -82,5 +82,4 @@ def test_e2e_b8_torch(benchmark, bundle, torch_run, ort_runtime):
             return F.normalize(raw, dim=1).numpy()
 
     features = benchmark(run)
-    expected = np.stack([r.feature for r in ort_runtime.infer_batch(CLIPS)])
-    assert np.abs(features - expected).max() <= FEATURE_ATOL
+    assert features.shape == (len(CLIPS), bundle.feature_dim)

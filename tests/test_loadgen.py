@@ -9,6 +9,7 @@ import csv
 import json
 import math
 
+import numpy as np
 import pytest
 
 from speech2face.bench import engines, report
@@ -90,3 +91,19 @@ def test_s2f_bench_parser_is_the_package_and_bad_targets_are_one_line(capsys):
     assert main(["bench", "--targets", "nope", "--levels", "1", "--out", "/nonexistent"]) == 2
     assert "unknown targets ['nope']" in capsys.readouterr().err
     assert set(engines.DEFAULT_TARGETS) >= {"triton", "triton-file", "triton-shm", "fastapi", "ort"}
+
+
+def test_in_process_engines_agree_torch_and_onnx_runtime(bundle):
+    """The `torch` and `ort` targets answer the same clips alike (the comparison is only fair if so)."""
+    pytest.importorskip("torch")
+    from speech2face.bench.targets import ort_function, torch_function
+    from speech2face.engine.contract import FEATURE_ATOL
+
+    torch_run, source = torch_function(bundle, threads=2)
+    ort_run = ort_function(bundle, threads=2)
+    assert source.endswith("checkpoint.pt")      # the built-in bundle carries its checkpoint
+    clips = make_clips(3, 2.0)
+    for audio, rate in clips:
+        assert np.abs(torch_run(audio, rate) - ort_run(audio, rate)).max() <= FEATURE_ATOL
+    # and the check can fail: another clip's answer is far outside the tolerance
+    assert np.abs(torch_run(*clips[0]) - ort_run(*clips[2])).max() > 100 * FEATURE_ATOL
