@@ -8,13 +8,13 @@ import numpy as np
 import torch
 
 from speech2face.engine import contract
+from speech2face.engine.contract import FEATURE_ATOL
 from speech2face.engine.onnx_runner import open_session
 from speech2face.export.onnx_export import OnnxModels
 from speech2face.training.checkpoint import Checkpoint
 
 # FP32 graphs: ORT fuses BN into conv and reorders sums, so agreement is to float32 rounding
-# of values of order 1: 1e-4 absolute on features; one grey level on the uint8 image.
-FEATURE_ATOL = 1e-4
+# of values of order 1: FEATURE_ATOL (the contract's) on features; one grey level on the uint8 image.
 IMAGE_MAX_LEVELS = 1
 
 

@@ -16,13 +16,13 @@ import tritonclient.http as http_client
 from tritonclient.utils import InferenceServerException
 
 from speech2face.engine import contract
+from speech2face.engine.contract import FEATURE_ATOL
 from speech2face.engine.local_runtime import LocalRuntime
 from speech2face.engine.model_metrics import REFUSALS
 
 # FLAC and PCM WAV are lossless: the decoded samples are exactly what was encoded (PCM_16 is
 # the quantisation the test applies itself), so the served feature equals the in-process feature
-# of those samples up to ONNX Runtime's float32 rounding for another batch size.
-FEATURE_ATOL = 1e-5
+# of those samples within FEATURE_ATOL (ONNX Runtime's float32 rounding for another batch size).
 IMAGE_MAX_LEVELS = 1
 
 MODULES = {"grpc": grpc_client, "http": http_client}

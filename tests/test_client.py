@@ -13,9 +13,9 @@ from speech2face.engine.async_client import AsyncSpeech2FaceClient
 from speech2face.engine.client import (FaceResult, InferenceError, InvalidInput, ModelNotFound, ModelStatistics,
                                        RequestTimeout, RetryPolicy, ServerUnavailable, Speech2FaceClient,
                                        check_audio_file, classify_error, parse_statistics, prepare_audio)
+from speech2face.engine.contract import FEATURE_ATOL
 from speech2face.engine.local_runtime import LocalRuntime
 
-FEATURE_ATOL = 1e-4
 PROTOCOLS = ["grpc", "http"]
 
 

@@ -19,12 +19,12 @@ import tritonclient.http as triton_http
 from speech2face.engine import contract
 from speech2face.engine.client import (InferenceError, InvalidInput, ModelControlDisabled, ModelNotFound,
                                        RetryPolicy, ServerUnavailable, Speech2FaceClient, classify_error)
+from speech2face.engine.contract import FEATURE_ATOL
 from speech2face.engine.local_runtime import LocalRuntime
 from speech2face.engine.server import ServerError, ServerOptions, TritonServer, supported_flags
 from speech2face.engine.tune import repository_models
 from speech2face.export.repository import write_cpu_repository
 
-FEATURE_ATOL = 1e-4
 PROTOCOLS = ["grpc", "http"]
 
 
