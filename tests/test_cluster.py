@@ -105,3 +105,29 @@ def test_full_local_cluster(tmp_path, voice):
     assert queue["rule_us"] > max(10 * (idle or 0), 1000), (idle, queue)
     assert abs(queue["rule_us"] - queue["servers_us"]) <= 0.2 * queue["servers_us"], queue
     assert not empty, f"dashboard expressions without data: {empty}"
+
+
+def test_balancer_refuses_requests_over_the_size_limit(tmp_path):
+    """A gRPC request larger than MAX_REQUEST_BYTES is refused by HAProxy (RESOURCE_EXHAUSTED), not forwarded."""
+    import tritonclient.grpc as grpc_client
+
+    from speech2face.engine.client_core import MAX_REQUEST_BYTES
+
+    with _cluster(tmp_path, with_prometheus=False) as cluster:
+        client = grpc_client.InferenceServerClient(cluster.balancer.grpc_url)
+        big = np.zeros((1, MAX_REQUEST_BYTES // 4 + 1024), np.float32)
+        inputs = [grpc_client.InferInput("AUDIO", list(big.shape), "FP32"),
+                  grpc_client.InferInput("SAMPLE_RATE", [1, 1], "INT32")]
+        inputs[0].set_data_from_numpy(big)
+        inputs[1].set_data_from_numpy(np.array([[16000]], np.int32))
+        # HAProxy answers RESOURCE_EXHAUSTED at once, then resets the stream that is still uploading;
+        # gRPC reports whichever it sees first. Either way no replica receives the request.
+        with pytest.raises(grpc_client.InferenceServerException) as refused:
+            client.infer("speech2face", inputs)
+        small = np.zeros((1, 16000), np.float32)
+        inputs[0] = grpc_client.InferInput("AUDIO", list(small.shape), "FP32")
+        inputs[0].set_data_from_numpy(small)
+        served = client.infer("speech2face", inputs)
+        received = sum(scenarios.successes(r.statistics()) for r in cluster.replicas.replicas)
+    assert refused.value.status() in ("StatusCode.RESOURCE_EXHAUSTED", "StatusCode.CANCELLED"), refused.value
+    assert served.as_numpy("FACE_IMAGE") is not None and received == 1

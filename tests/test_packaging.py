@@ -147,3 +147,37 @@ def test_fresh_virtualenv_installs_the_checkout_with_serve_and_serves(tmp_path):
     assert (work / "face.png").stat().st_size > 0
     torch = subprocess.run([env_dir / "bin" / "python", "-c", "import torch"], capture_output=True)
     assert torch.returncode != 0, "[serve] must not install PyTorch"
+
+
+def _dockerfile_entrypoint(path: Path) -> list[str]:
+    import json
+
+    (line,) = [l for l in path.read_text().splitlines() if l.startswith("ENTRYPOINT ")]
+    return json.loads(line.split(" ", 1)[1])
+
+
+def test_container_entrypoints_match_the_launcher_and_the_manifests():
+    """The CPU image's entrypoint is a valid `s2f serve` call on the ports the Kubernetes manifests
+    declare; the GPU image's tritonserver flags restrict the same admin APIs with the same header."""
+    import yaml
+
+    from speech2face.engine.admin_key import ADMIN_HEADER, RESTRICTED_APIS
+    from speech2face.engine.cli import build_parser
+
+    entrypoint = _dockerfile_entrypoint(ROOT / "docker" / "Dockerfile.cpu")
+    assert entrypoint[0] == "s2f"
+    deployment = yaml.safe_load((ROOT / "deploy" / "cpu" / "deployment.yaml").read_text())
+    (triton,) = deployment["spec"]["template"]["spec"]["containers"]
+    args = build_parser().parse_args(entrypoint[1:] + triton["args"])
+    ports = {p["name"]: p["containerPort"] for p in triton["ports"]}
+    assert (args.command, args.host, args.latency_summaries) == ("serve", "0.0.0.0", True)
+    assert (args.http_port, args.grpc_port, args.metrics_port) == (ports["http"], ports["grpc"], ports["metrics"])
+    service = yaml.safe_load((ROOT / "deploy" / "base" / "service.yaml").read_text())
+    assert {p["name"]: p["port"] for p in service["spec"]["ports"]} == ports
+
+    gpu = (ROOT / "docker" / "gpu-entrypoint.sh").read_text()
+    assert f'RULE="{",".join(RESTRICTED_APIS)}:{ADMIN_HEADER}=' in gpu
+    for flag in ("--strict-readiness=true", "--exit-on-error=true", "--model-control-mode=none",
+                 "--metrics-config=summary_latencies=true", '--http-restricted-api="$RULE"',
+                 '--grpc-restricted-protocol="$RULE"'):
+        assert flag in gpu, flag

@@ -27,10 +27,15 @@ def config_lines(replicas: list[Replica], grpc_port: int, http_port: int, socket
         "global", f"  stats socket {socket_path} mode 600 level admin", "  maxconn 1024",
         "defaults", "  mode http", "  timeout connect 2s", "  timeout client 60s", "  timeout server 60s",
         "  option redispatch", "  retries 3",
-        # Requests that announce a larger body are refused before reaching a replica (413).
+        # gRPC has no Content-Length: each message starts with a flag byte and its length (4 bytes,
+        # big-endian). Read those 5 bytes and answer RESOURCE_EXHAUSTED (8) before a replica sees it.
         "frontend grpc_in", f"  bind 127.0.0.1:{grpc_port} proto h2",
-        f"  http-request deny deny_status 413 if {{ req.hdr_val(content-length) gt {max_request_bytes} }}",
+        "  http-request wait-for-body time 2s at-least 5",
+        "  http-request return status 200 hdr content-type application/grpc hdr grpc-status 8"
+        f" hdr grpc-message \"request larger than {max_request_bytes} bytes\""
+        f" if {{ req.body,bytes(1,4),be2dec(:,4) -m int gt {max_request_bytes} }}",
         "  default_backend grpc_replicas",
+        # HTTP requests announce their size: larger ones get 413 before reaching a replica.
         "frontend http_in", f"  bind 127.0.0.1:{http_port}",
         f"  http-request deny deny_status 413 if {{ req.hdr_val(content-length) gt {max_request_bytes} }}",
         "  default_backend http_replicas",
