@@ -32,6 +32,15 @@ demo: $(DEMO_STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -m "not slow and not gpu" -q
 
+# Python lint: the rules, and why each, are in pyproject.toml's [tool.ruff]. Installs its own ruff
+# (and needs only the venv, not the build: linting never recompiles the kernels).
+RUFF_VERSION := 0.17.6
+.PHONY: lint
+lint:
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet "ruff==$(RUFF_VERSION)"
+	$(PY) -m ruff check .
+
 bench-features: $(STAMP)
 	mkdir -p benchmarks/results
 	$(PY) -m pytest benchmarks/test_features_bench.py --benchmark-only --benchmark-json=benchmarks/results/features.json

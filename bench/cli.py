@@ -46,7 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _levels(args) -> list[float]:
-    levels = [float(x) for x in (args.levels or ("1,2,4,8,16" if args.mode == "concurrency" else "2,4,8,12")).split(",")]
+    default = "1,2,4,8,16" if args.mode == "concurrency" else "2,4,8,12"
+    levels = [float(x) for x in (args.levels or default).split(",")]
     if args.mode == "concurrency" and any(level < 1 or level != int(level) for level in levels):
         raise ValueError("concurrency levels must be whole numbers >= 1")
     if args.window <= 0 or args.warmup < 0 or args.rounds < 1:

@@ -28,7 +28,7 @@ from speech2face.engine.client_core import (MAX_REQUEST_BYTES, MAX_SECONDS, Audi
 from speech2face.engine.client_errors import (InferenceError, InvalidInput, ModelControlDisabled,  # noqa: F401
                                               ModelNotFound, RequestTimeout, ServerUnavailable, classify_error)
 from speech2face.engine.client_shm import SharedMemoryPool
-from speech2face.engine.client_stats import ModelStatistics, parse_statistics  # noqa: F401
+from speech2face.engine.client_stats import ModelStatistics, parse_statistics
 from speech2face.engine.results import FaceResult
 from speech2face.engine.retries import NO_RETRY, RetryPolicy
 

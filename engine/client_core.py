@@ -235,7 +235,8 @@ class ClientCore:
     def _takes_files(self, model: str) -> bool:
         return self.options.send_files == "file" or self._file_models.get(model, False)
 
-    def _failed(self, raw: BaseException, attempt: int, policy: RetryPolicy | None) -> tuple[InferenceError, float | None]:
+    def _failed(self, raw: BaseException, attempt: int,
+                policy: RetryPolicy | None) -> tuple[InferenceError, float | None]:
         """The typed error, and the seconds to wait before retrying (None: raise it)."""
         from speech2face.engine.client_errors import classify_error
 

@@ -25,8 +25,8 @@ from speech2face.export import model_configs
 from speech2face.export.model_configs import BatchingPolicy, ServingShapes
 
 # The Python models' sources, copied into every written repository (package data when installed).
-from speech2face.engine.builtin import MODEL_SOURCES  # noqa: E402
-from speech2face.engine.fileio import sha256_file  # noqa: E402
+from speech2face.engine.builtin import MODEL_SOURCES
+from speech2face.engine.fileio import sha256_file
 
 
 def _write_model(root: Path, config, files: dict[str, Path]) -> None:
