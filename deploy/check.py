@@ -74,7 +74,8 @@ def main() -> int:
     tools = Path(sys.executable).parent
     checkov = [str(tools / "checkov"), "--config-file", str(ROOT / "deploy" / "checkov.yaml")]
     errors += run_tool([*checkov, "-d", str(out_dir)])
-    errors += run_tool([*checkov, "-f", str(ROOT / "docker" / "Dockerfile.cpu"), "-f", str(ROOT / "docker" / "Dockerfile.gpu")])
+    dockerfiles = [ROOT / "docker" / "Dockerfile.cpu", ROOT / "docker" / "Dockerfile.gpu"]
+    errors += run_tool([*checkov, *(arg for path in dockerfiles for arg in ("-f", str(path)))])
     errors += run_tool(["promtool", "check", "rules", str(ROOT / "deploy" / "monitoring" / "recording-rules.yaml")])
     for error in errors:
         print(f"ERROR {error}", file=sys.stderr)

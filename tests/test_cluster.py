@@ -78,7 +78,7 @@ def test_load_spreads_and_a_killed_replica_costs_no_request(tmp_path, voice):
 
 @pytest.mark.slow
 def test_full_local_cluster(tmp_path, voice):
-    from speech2face.engine.client import Speech2FaceClient
+    from speech2face.engine.client import InferenceError, Speech2FaceClient
 
     with _cluster(tmp_path, with_prometheus=True) as cluster:
         prometheus = cluster.prometheus
@@ -91,7 +91,8 @@ def test_full_local_cluster(tmp_path, voice):
             updated = scenarios.rolling_update(cluster, load, version=2, requests_between=20)
             queue = scenarios.queue_rule_vs_statistics(cluster, window_s=30.0)
         # One request the model refuses (client checks off), so that the refusal counter exists.
-        with Speech2FaceClient(cluster.balancer.grpc_url, validate=False) as client, pytest.raises(Exception):
+        with Speech2FaceClient(cluster.balancer.grpc_url, validate=False) as client, \
+                pytest.raises(InferenceError, match="NaN"):
             client.infer(np.full(1600, np.nan, np.float32), 16000)
         time.sleep(3)  # two scrapes of the new counter: increase() needs two samples
         refusals = prometheus.value('sum(s2f_refusals_total)')

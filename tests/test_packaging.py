@@ -29,7 +29,8 @@ pytestmark = pytest.mark.skipif(not builtin.IS_CHECKOUT, reason="builds the whee
 
 def _run(cmd, cwd, env=None, timeout=300) -> subprocess.CompletedProcess:
     result = subprocess.run([str(c) for c in cmd], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    assert result.returncode == 0, f"{' '.join(map(str, cmd))} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    command = " ".join(map(str, cmd))
+    assert result.returncode == 0, f"{command} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     return result
 
 
@@ -152,7 +153,7 @@ def test_fresh_virtualenv_installs_the_checkout_with_serve_and_serves(tmp_path):
 def _dockerfile_entrypoint(path: Path) -> list[str]:
     import json
 
-    (line,) = [l for l in path.read_text().splitlines() if l.startswith("ENTRYPOINT ")]
+    (line,) = [text for text in path.read_text().splitlines() if text.startswith("ENTRYPOINT ")]
     return json.loads(line.split(" ", 1)[1])
 
 

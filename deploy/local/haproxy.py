@@ -41,8 +41,8 @@ def config_lines(replicas: list[Replica], grpc_port: int, http_port: int, socket
         "  default_backend http_replicas",
     ]
     for backend, port_of, proto in (("grpc_replicas", "grpc_port", " proto h2"), ("http_replicas", "http_port", "")):
-        lines += [f"backend {backend}", "  balance leastconn",
-                  "  option httpchk", "  http-check send meth GET uri /v2/health/ready", "  http-check expect status 200"]
+        lines += [f"backend {backend}", "  balance leastconn", "  option httpchk",
+                  "  http-check send meth GET uri /v2/health/ready", "  http-check expect status 200"]
         lines += [f"  server {r.name} 127.0.0.1:{getattr(r, port_of)}{proto} {CHECK.format(http=r.http_port)}"
                   for r in replicas]
     return lines

@@ -31,8 +31,9 @@ def startup_seconds(repository: Path) -> float:
     """From launching `s2f serve` to /v2/health/ready answering 200 (then SIGTERM)."""
     http, grpc, metrics = free_port(), free_port(), free_port()
     start = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "speech2face.engine.cli", "serve", "--repository", str(repository),
-                                "--http-port", str(http), "--grpc-port", str(grpc), "--metrics-port", str(metrics)],
+    process = subprocess.Popen([sys.executable, "-m", "speech2face.engine.cli", "serve",
+                                "--repository", str(repository), "--http-port", str(http),
+                                "--grpc-port", str(grpc), "--metrics-port", str(metrics)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         while True:
