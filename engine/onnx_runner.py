@@ -22,6 +22,18 @@ def open_session(path: str | Path, intra_op_threads: int = 0, spinning: bool = F
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
+def open_model_session(args: dict) -> ort.InferenceSession:
+    """The session of a Triton Python model (its `initialize` args): the version folder's ONNX
+    file, with the threads its config names."""
+    import json
+
+    from speech2face.engine import contract
+
+    parameters = json.loads(args["model_config"])["parameters"]
+    path = Path(args["model_repository"]) / args["model_version"] / contract.ONNX_FILE
+    return open_session(path, int(parameters[contract.THREADS_PARAMETER]["string_value"]))
+
+
 def run_batched(session: ort.InferenceSession, batches: list[np.ndarray]) -> list[list[np.ndarray]]:
     """Runs many requests' inputs as one batch; returns each request's slice of every output."""
     sizes = [len(b) for b in batches]

@@ -1,19 +1,14 @@
 """voice_encoder: spectrogram -> face feature (raw, and L2-normalised), ONNX Runtime inside."""
 
-import json
-from pathlib import Path
-
 import triton_python_backend_utils as pb_utils
 
 from speech2face.engine import contract
-from speech2face.engine.onnx_runner import open_session, run_batched
+from speech2face.engine.onnx_runner import open_model_session, run_batched
 
 
 class TritonPythonModel:
     def initialize(self, args):
-        parameters = json.loads(args["model_config"])["parameters"]
-        model_path = Path(args["model_repository"]) / args["model_version"] / contract.ONNX_FILE
-        self.session = open_session(model_path, int(parameters[contract.THREADS_PARAMETER]["string_value"]))
+        self.session = open_model_session(args)
 
     def execute(self, requests):
         spectrograms = [pb_utils.get_input_tensor_by_name(r, contract.SPECTROGRAM_NAME).as_numpy() for r in requests]
