@@ -1,4 +1,7 @@
-"""`s2f`: serve, infer, features, export. Errors print one line and exit 2, without a traceback."""
+"""`s2f`: serve, infer, export, tune, eval, bench, features, data and train (one function per
+command's parser below; bench, features, data and train come from their own modules).
+
+Errors print one line and exit 2, without a traceback."""
 
 from __future__ import annotations
 
@@ -219,9 +222,7 @@ def cmd_tune(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="s2f", description="Speech2Face engine: a face from a voice, on Triton.")
-    commands = parser.add_subparsers(dest="command", required=True)
+def _add_serve_command(commands) -> None:
 
     serve = commands.add_parser("serve", help="run tritonserver on a model repository")
     serve.add_argument("--repository", help="Triton model repository (default: the built-in model)")
@@ -234,6 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_server_options(serve, ports=(8001, 8000, 8002))
     serve.set_defaults(run=cmd_serve)
 
+
+def _add_infer_command(commands) -> None:
     infer = commands.add_parser("infer", help="voice file(s) or a folder -> face PNG(s)")
     infer.add_argument("audio", nargs="+", help="WAV/FLAC/OGG files or folders")
     infer.add_argument("-o", "--output", required=True, help="PNG file, or a folder for several inputs")
@@ -245,6 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_server_options(infer)
     infer.set_defaults(run=cmd_infer)
 
+
+def _add_export_command(commands) -> None:
     export = commands.add_parser("export", help="write a Triton model repository")
     export.add_argument("--target", choices=("cpu", "gpu"), default="cpu")
     export.add_argument("--out", required=True)
@@ -259,6 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="gpu target: build TensorRT plans now (default: only where a GPU is present)")
     export.set_defaults(run=cmd_export)
 
+
+def _add_tune_command(commands) -> None:
     tuning = commands.add_parser("tune", help="sweep instances, queue delay and max batch; write the best config")
     tuning.add_argument("--repository", required=True,
                         help="cpu repository to tune and rewrite (write one with `s2f export --target cpu`)")
@@ -276,6 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_server_options(tuning)
     tuning.set_defaults(run=cmd_tune)
 
+
+def _add_eval_command(commands) -> None:
     evaluation = commands.add_parser("eval", help="retrieval R@K and attribute agreement on held-out identities")
     evaluation.add_argument("--checkpoint", help="default: the built-in model's checkpoint")
     evaluation.add_argument("--data", help="synthetic corpus folder (default: the checkpoint recipe's own, "
@@ -286,6 +295,16 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--report", help="markdown report path (default: OUT/EVALUATION.md)")
     evaluation.add_argument("--json", action="store_true", help="print the metrics as one JSON object last")
     evaluation.set_defaults(run=cmd_eval)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="s2f", description="Speech2Face engine: a face from a voice, on Triton.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_serve_command(commands)
+    _add_infer_command(commands)
+    _add_export_command(commands)
+    _add_tune_command(commands)
+    _add_eval_command(commands)
 
     try:
         from speech2face.engine.features_cli import add_features_command
