@@ -20,6 +20,7 @@ from google.protobuf import json_format, text_format
 from tritonclient.grpc import model_config_pb2 as pb
 
 from speech2face.engine import contract
+from speech2face.engine.fileio import atomic_write_text
 
 STAGE_MODELS = (contract.PREPROCESS, contract.VOICE_ENCODER, contract.FACE_DECODER)
 
@@ -113,9 +114,10 @@ def choose(results: list[Measurement], p99_budget_ms: float | None) -> Measureme
 
 
 def write_choice(repository: Path, candidate: Candidate) -> None:
+    """Rewrites each model's config with the candidate's settings (each file whole or not at all)."""
     for model in repository_models(repository):
-        path = repository / model / contract.CONFIG_FILE
-        path.write_text(text_format.MessageToString(apply(read_config(repository, model), candidate)))
+        text = text_format.MessageToString(apply(read_config(repository, model), candidate))
+        atomic_write_text(repository / model / contract.CONFIG_FILE, text)
 
 
 def candidates(instances: list[int], delays: list[int], batches: list[int],
