@@ -148,8 +148,9 @@ inline vf natural_log(vf v) { return log2_abs(v) * splat(0.69314718f); }
 
 // The power law over a whole buffer (in place allowed): out[i] = sign(x)|x|^p (or |x|^p of
 // x >= 0 when !sign). The feature kernel stages a block's raw output columns and then runs
-// this once over them. With AVX-512 it works on 16 floats per instruction (the same
-// polynomials as the 8-wide functions above, so the results are identical); elsewhere 8.
+// this once over them. With AVX-512 it works on 16 floats per instruction (the coefficients of
+// the 8-wide functions above, but evaluated with fused multiply-adds: equal to float32 rounding,
+// not bit for bit); elsewhere 8.
 #if S2F_LEVEL == 3
 inline __m512 log2_abs16(__m512 ax) {
   const __m512 one = _mm512_set1_ps(1.0f);

@@ -164,7 +164,7 @@ void trim_region(const float* audio, std::size_t n, int win, int hop, float top_
   *end = n;
   if (n < static_cast<std::size_t>(win)) return;
   const std::size_t frames = 1 + (n - win) / hop;
-  // Running sums of squares in double, one pass per frame start.
+  // Each frame's mean square, in double, recomputed from its own samples (no running sum).
   std::vector<double> energy(frames);
   double peak = 0.0;
   for (std::size_t t = 0; t < frames; ++t) {

@@ -24,8 +24,9 @@ class ServingShapes:
 class BatchingPolicy:
     max_batch_size: int = 32
     # On CPU an instance runs one batch at a time, so requests that arrive meanwhile queue and are
-    # batched anyway; waiting for more only adds latency. Measured on 2 cores, fused layout:
-    # c=1 p50 12.1 ms at 0 us vs 14.6 ms at 2000 us, the same 81 req/s at c=8. `s2f tune` sweeps it.
+    # batched anyway; waiting for more only adds latency. Measured on 2 cores, fused layout, in one
+    # interleaved run: c=1 p50 2.5 ms lower at 0 us than at 2000 us, the same req/s at c=8
+    # (benchmarks/LOAD.md, "default queue delay"). `s2f tune` sweeps it per machine.
     max_queue_delay_us: int = 0
     instances: int = 1
     intra_op_threads: int = 2
