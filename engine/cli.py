@@ -297,12 +297,22 @@ def _add_eval_command(commands) -> None:
     evaluation.set_defaults(run=cmd_eval)
 
 
+def _add_check_command(commands) -> None:
+    from speech2face.export import check  # NumPy and protobuf config messages at import; no PyTorch
+
+    checking = commands.add_parser("check", help="run every file a repository ships on this CPU and "
+                                                 "compare with the in-process runtime")
+    check.add_arguments(checking)
+    checking.set_defaults(run=check.run)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="s2f", description="Speech2Face engine: a face from a voice, on Triton.")
     commands = parser.add_subparsers(dest="command", required=True)
     _add_serve_command(commands)
     _add_infer_command(commands)
     _add_export_command(commands)
+    _add_check_command(commands)
     _add_tune_command(commands)
     _add_eval_command(commands)
 

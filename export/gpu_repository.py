@@ -91,9 +91,38 @@ def serving_graph(source: str | Path | onnx.ModelProto, inputs: list[tuple[str, 
         shape.dim.add().dim_param = "batch"
         for d in tensor.dims:
             shape.dim.add().dim_value = d
+    _cast_to_uint8_last(model)
     onnx.checker.check_model(model, full_check=True)
     tensorrt_build.check_onnx_contract(model, [t for _, t in inputs], [t for _, t in outputs])
     return model
+
+
+def _cast_to_uint8_last(model: onnx.ModelProto) -> None:
+    """TensorRT allows UINT8 only as a network input or output, and the decoder casts its image to
+    uint8 before the HWC transpose (to_uint8_image): Cast(u8) -> Transpose -> output becomes
+    Transpose -> Cast(u8) -> output (the same values; found by export/trt_audit.py)."""
+    graph = model.graph
+    outputs = {o.name for o in graph.output}
+    users: dict[str, list[onnx.NodeProto]] = {}
+    for node in graph.node:
+        for name in node.input:
+            users.setdefault(name, []).append(node)
+    for cast in graph.node:
+        to = next((a.i for a in cast.attribute if a.name == "to"), None)
+        after = users.get(cast.output[0], [])
+        if (cast.op_type != "Cast" or to != onnx.TensorProto.UINT8 or cast.output[0] in outputs
+                or len(after) != 1 or after[0].op_type != "Transpose" or after[0].output[0] not in outputs):
+            continue
+        transpose = after[0]
+        source, moved, final = cast.input[0], cast.output[0], transpose.output[0]
+        transpose.input[0], transpose.output[0] = source, moved
+        cast.input[0], cast.output[0] = moved, final
+        nodes = [n for n in graph.node if n is not cast] + [cast]  # keep topological order
+        del graph.node[:]
+        graph.node.extend(nodes)
+        for value in graph.value_info:
+            if value.name == moved:
+                value.type.tensor_type.elem_type = onnx.TensorProto.FLOAT
 
 
 def _serving_graphs(bundle: ModelBundle, shapes: ServingShapes) -> dict[str, onnx.ModelProto]:
