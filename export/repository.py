@@ -78,8 +78,8 @@ def write_cpu_repository(bundle: ModelBundle, out_dir: str | Path,
             "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "policy": dataclasses.asdict(policy),
             **bundle.manifest(),
-            "onnx_sha256": {"voice_encoder": sha256_file(voice_encoder_onnx),
-                            "face_decoder": sha256_file(face_decoder_onnx)},
+            "onnx_sha256": {contract.VOICE_ENCODER: sha256_file(voice_encoder_onnx),
+                            contract.FACE_DECODER: sha256_file(face_decoder_onnx)},
         }
         (staging / contract.ENSEMBLE / contract.BUILD_RECORD_FILE).write_text(json.dumps(record, indent=2))
         if out_dir.exists():
