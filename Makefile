@@ -32,6 +32,15 @@ demo: $(DEMO_STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -m "not slow and not gpu" -q
 
+# GPU checks (need an NVIDIA GPU; each test skips with its reason where TensorRT, ONNX Runtime CUDA
+# or CUDA is missing): TensorRT plans of both gpu layouts with parity, then the waveform engine's
+# benchmark on the paper preset (TensorRT FP16/FP32, ORT CUDA, PyTorch CUDA graphs; docs/GPU.md).
+.PHONY: test-gpu
+test-gpu: $(STAMP)
+	mkdir -p benchmarks/results
+	$(PY) -m pytest -m gpu -q -rs tests/test_tensorrt.py
+	$(PY) -m pytest -m gpu -q -rs benchmarks/test_gpu_bench.py --benchmark-json=benchmarks/results/gpu.json
+
 # Python lint: the rules, and why each, are in pyproject.toml's [tool.ruff]. Installs its own ruff
 # (and needs only the venv, not the build: linting never recompiles the kernels).
 RUFF_VERSION := 0.17.6
