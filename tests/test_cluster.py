@@ -9,6 +9,7 @@ expression of the Grafana dashboard against the real Prometheus.
 
 from __future__ import annotations
 
+import http.client
 import json
 import sys
 import time
@@ -65,9 +66,16 @@ def test_adapter_rule_is_the_recording_rule():
         "avg(delta(nv_inference_queue_duration_us[30s])/(1+delta(nv_inference_request_success[30s])))"
 
 
-def test_load_spreads_and_a_killed_replica_costs_no_request(tmp_path, voice):
-    with _cluster(tmp_path, with_prometheus=False) as cluster, \
-            Load(cluster.balancer.grpc_url, *voice, concurrency=CONCURRENCY) as load:
+@pytest.fixture(scope="module")
+def short_cluster(tmp_path_factory):
+    """The short tests' cluster (no Prometheus), shared: the kill test restarts what it kills."""
+    with _cluster(tmp_path_factory.mktemp("cluster"), with_prometheus=False) as cluster:
+        yield cluster
+
+
+def test_load_spreads_and_a_killed_replica_costs_no_request(short_cluster, voice):
+    cluster = short_cluster
+    with Load(cluster.balancer.grpc_url, *voice, concurrency=CONCURRENCY) as load:
         wait_requests(load, 10)  # warm-up: every replica's first request pays lazy initialisation
         shares = scenarios.spread(cluster, load, requests=60)
         killed = scenarios.kill_one(cluster, load, requests_after=30)
@@ -108,27 +116,37 @@ def test_full_local_cluster(tmp_path, voice):
     assert not empty, f"dashboard expressions without data: {empty}"
 
 
-def test_balancer_refuses_requests_over_the_size_limit(tmp_path):
-    """A gRPC request larger than MAX_REQUEST_BYTES is refused by HAProxy (RESOURCE_EXHAUSTED), not forwarded."""
+def test_balancer_refuses_requests_over_the_size_limit(short_cluster):
+    """Requests over MAX_REQUEST_BYTES stop at HAProxy (gRPC and HTTP); a small one still goes through."""
     import tritonclient.grpc as grpc_client
 
     from speech2face.engine.client_core import MAX_REQUEST_BYTES
 
-    with _cluster(tmp_path, with_prometheus=False) as cluster:
-        client = grpc_client.InferenceServerClient(cluster.balancer.grpc_url)
-        big = np.zeros((1, MAX_REQUEST_BYTES // 4 + 1024), np.float32)
-        inputs = [grpc_client.InferInput("AUDIO", list(big.shape), "FP32"),
-                  grpc_client.InferInput("SAMPLE_RATE", [1, 1], "INT32")]
-        inputs[0].set_data_from_numpy(big)
-        inputs[1].set_data_from_numpy(np.array([[16000]], np.int32))
-        # HAProxy answers RESOURCE_EXHAUSTED at once, then resets the stream that is still uploading;
-        # gRPC reports whichever it sees first. Either way no replica receives the request.
-        with pytest.raises(grpc_client.InferenceServerException) as refused:
-            client.infer("speech2face", inputs)
-        small = np.zeros((1, 16000), np.float32)
-        inputs[0] = grpc_client.InferInput("AUDIO", list(small.shape), "FP32")
-        inputs[0].set_data_from_numpy(small)
-        served = client.infer("speech2face", inputs)
-        received = sum(scenarios.successes(r.statistics()) for r in cluster.replicas.replicas)
+    cluster = short_cluster
+    before = sum(scenarios.successes(r.statistics()) for r in cluster.replicas.replicas)
+    client = grpc_client.InferenceServerClient(cluster.balancer.grpc_url)
+    big = np.zeros((1, MAX_REQUEST_BYTES // 4 + 1024), np.float32)
+    inputs = [grpc_client.InferInput("AUDIO", list(big.shape), "FP32"),
+              grpc_client.InferInput("SAMPLE_RATE", [1, 1], "INT32")]
+    inputs[0].set_data_from_numpy(big)
+    inputs[1].set_data_from_numpy(np.array([[16000]], np.int32))
+    # HAProxy answers RESOURCE_EXHAUSTED at once, then resets the stream that is still uploading;
+    # gRPC reports whichever it sees first. Either way no replica receives the request.
+    with pytest.raises(grpc_client.InferenceServerException) as refused:
+        client.infer("speech2face", inputs)
+    small = np.zeros((1, 16000), np.float32)
+    inputs[0] = grpc_client.InferInput("AUDIO", list(small.shape), "FP32")
+    inputs[0].set_data_from_numpy(small)
+    served = client.infer("speech2face", inputs)
+    received = sum(scenarios.successes(r.statistics()) for r in cluster.replicas.replicas)
+    # HTTP announces the size: HAProxy answers 413 from the headers alone.
+    host, port = cluster.balancer.http_url.split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    connection.putrequest("POST", "/v2/models/speech2face/infer")
+    connection.putheader("Content-Length", str(MAX_REQUEST_BYTES + 1))
+    connection.endheaders()
+    http_status = connection.getresponse().status
+    connection.close()
     assert refused.value.status() in ("StatusCode.RESOURCE_EXHAUSTED", "StatusCode.CANCELLED"), refused.value
-    assert served.as_numpy("FACE_IMAGE") is not None and received == 1
+    assert http_status == 413
+    assert served.as_numpy("FACE_IMAGE") is not None and received - before == 1
