@@ -18,7 +18,8 @@ class FeatureSpec:
     """How audio becomes the voice encoder's input tensor, always (time, frequency, channel).
 
     Common to every kind: 16 kHz mono, other rates brought there by ``resampler`` (see
-    RESAMPLERS; both give soxr's output length, round(n * 16000 / rate), and timing); optional silence trimming (``trim_silence``, default
+    RESAMPLERS; both give soxr's output length, round(n * 16000 / rate), and timing); optional
+    silence trimming (``trim_silence``, default
     off: frames of ``win_length`` samples every ``hop_length`` whose mean square is more than
     ``trim_top_db`` below the loudest frame are dropped from both ends); the clip policy
     (``clip_seconds``, 6 s: shorter clips are repeated, then everything is cropped); an STFT

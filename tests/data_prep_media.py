@@ -89,7 +89,8 @@ def voxceleb_media(ffmpeg: str, root: Path) -> Path:
         speaker = f"id{s + 1:05d}"
         for u in range(2):
             audio = speech(10 + 2 * s + u, 3.0)
-            mux(ffmpeg, None, audio, 16000, root / "dev" / "aac" / speaker / "vidA" / f"{u + 1:05d}.m4a", audio_only=True)
+            name = f"{u + 1:05d}"
+            mux(ffmpeg, None, audio, 16000, root / "dev" / "aac" / speaker / "vidA" / f"{name}.m4a", audio_only=True)
             mux(ffmpeg, face(10 + s, 224), audio, 16000, root / "dev" / "mp4" / speaker / "vidA" / f"{u + 1:05d}.mp4")
     for u in range(2):
         path = root / "vox1" / "wav" / "id10001" / "vidB" / f"{u + 1:05d}.wav"

@@ -32,7 +32,8 @@ def test_sf2f_ranks_only_within_each_slice():
     """Every query's nearest gallery item is another identity's face in a *different* slice, and its
     own face comes second overall: R@1 is 0 over one gallery, 1 within its slice of 100."""
     gallery, truth = _features(200, 1)
-    gallery = np.concatenate([gallery[:100], gallery[:100] + 1e-2 * np.random.default_rng(1).standard_normal((100, 16))])
+    noise = 1e-2 * np.random.default_rng(1).standard_normal((100, 16))
+    gallery = np.concatenate([gallery[:100], gallery[:100] + noise])
     queries = np.concatenate([gallery[100:], gallery[:100]])  # id i queries with the face of i +- 100
     queries = queries + 1e-4
     truth = np.arange(200)

@@ -16,7 +16,8 @@ def add_corpus_commands(subparsers) -> None:
     avspeech.add_argument("--media-dir", type=Path, help="videos you have (<ytid>.mp4|mkv|webm|mov); "
                                                          "default: fetch each with yt-dlp")
     vox = kinds.add_parser("voxceleb", help="VoxCeleb1/2 (wav or m4a, face videos or crops) -> FLAC, faces, landmarks")
-    vox.add_argument("root", type=Path, help="folder holding the official layout (wav/ or aac/, mp4/ or unzippedFaces/)")
+    vox.add_argument("root", type=Path,
+                     help="folder holding the official layout (wav/ or aac/, mp4/ or unzippedFaces/)")
     for parser in (avspeech, vox):
         parser.add_argument("--out", type=Path, required=True, help="output folder (rerun to resume)")
         parser.add_argument("--workers", type=int, default=4, help="items prepared in parallel (ffmpeg processes)")
@@ -25,7 +26,8 @@ def add_corpus_commands(subparsers) -> None:
 
     train = subparsers.add_parser("train", help="train the three stages on a folder made by `s2f data`")
     train.add_argument("--data", type=Path, required=True)
-    train.add_argument("--out", type=Path, help="checkpoint and ONNX bundle folder (default: artifacts/train/<data name>)")
+    train.add_argument("--out", type=Path,
+                       help="checkpoint and ONNX bundle folder (default: artifacts/train/<data name>)")
     train.add_argument("--work", type=Path, help="stage states, for resuming (default: OUT/work)")
     train.add_argument("--face-encoder", choices=("small", "vgg-face"), default="small")
     train.add_argument("--vgg-face-weights", help="vgg_face_dag.pth (PyTorch state dict) or vgg_face.mat (MatConvNet)")

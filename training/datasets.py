@@ -153,9 +153,11 @@ def open_prepared(root: str | Path, face_size: int = 224):
     try:
         manifest = json.loads((root / "manifest.json").read_text())
     except FileNotFoundError:
-        raise FileNotFoundError(f"{root}: no manifest.json; prepare the corpus with `s2f data avspeech|voxceleb`") from None
+        raise FileNotFoundError(f"{root}: no manifest.json; prepare the corpus with "
+                                "`s2f data avspeech|voxceleb`") from None
     if manifest.get("format") == "speech2face-avspeech":
         return AVSpeechPairs(root / manifest["csv"], root / manifest["clips"], root / manifest["frames"], face_size)
     if manifest.get("format") == "speech2face-voxceleb":
         return VoxCelebPairs(root / manifest["audio"], root / manifest["faces"], face_size)
-    raise ValueError(f"{root}: manifest format {manifest.get('format')!r} is not a prepared AVSpeech or VoxCeleb folder")
+    raise ValueError(f"{root}: manifest format {manifest.get('format')!r} is not a prepared AVSpeech or "
+                     "VoxCeleb folder")

@@ -101,7 +101,8 @@ def markdown_report(result: dict, title: str) -> str:
               "| chance | " + " | ".join(f"{100 * sf2f['chance'][f'r_at_{k}']:.2f}" for k in SF2F_KS) + " |"]
     lines += ["", "| trait | agreement (voice -> face vs true face) | decoder-only upper bound |", "|---|---|---|"]
     for trait in ("gender", "age"):
-        lines.append(f"| {trait} | {result[f'{trait}_agreement']:.3f} | {result[f'{trait}_agreement_face_to_face']:.3f} |")
+        agreement, bound = result[f"{trait}_agreement"], result[f"{trait}_agreement_face_to_face"]
+        lines.append(f"| {trait} | {agreement:.3f} | {bound:.3f} |")
     for trait in ("gender", "age"):
         lines += ["", f"{trait} confusion (rows: true face, columns: face from voice):", ""]
         lines += ["    " + " ".join(f"{v:.2f}" for v in row) for row in result[f"{trait}_confusion"]]

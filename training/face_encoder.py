@@ -65,7 +65,8 @@ def load_vggface_weights(model: VGGFaceEncoder, path: str | Path) -> VGGFaceEnco
     state = {}
     for (name, param), tensor in zip(targets, source_tensors):
         if tensor.shape != param.shape:
-            raise ValueError(f"{path}: tensor for {name} has shape {tuple(tensor.shape)}, expected {tuple(param.shape)}")
+            raise ValueError(f"{path}: tensor for {name} has shape {tuple(tensor.shape)}, "
+                             f"expected {tuple(param.shape)}")
         state[name] = tensor
     model.load_state_dict(state, strict=False)
     return model

@@ -83,7 +83,8 @@ def train_on_folder(data: Path, out: Path, work: Path, options: TrainOptions, ex
     voice_config = stages.voice_config_for(options.voice_preset, spec, face_features.shape[1])
     voice = stages.train_voice_encoder(voice_data, voice_config, decoder, face_encoder, _loss_weights(),
                                        dataclasses.replace(fit, epochs=options.voice_epochs), work, device).cpu()
-    provenance = {"source": "s2f train", "trained": True, "data": str(data), "train_options": dataclasses.asdict(options),
+    provenance = {"source": "s2f train", "trained": True, "data": str(data),
+                  "train_options": dataclasses.asdict(options),
                   "train_identities": len(ids), "train_clips": len(voice_data),
                   "train_seconds": round(time.time() - started, 1), "torch": str(torch.__version__)}
     out.mkdir(parents=True, exist_ok=True)

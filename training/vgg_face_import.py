@@ -42,7 +42,8 @@ def _build(layers: dict[str, tuple[torch.Tensor, torch.Tensor]], path: Path) -> 
             expected = model.state_dict()[f"{prefix}.{part}"].shape
             tensor = tensor.reshape(expected) if part == "bias" else tensor
             if tuple(tensor.shape) != tuple(expected):
-                raise ValueError(f"{path}: {name} {part} has shape {tuple(tensor.shape)}, VGG-Face needs {tuple(expected)}")
+                raise ValueError(f"{path}: {name} {part} has shape {tuple(tensor.shape)}, "
+                                 f"VGG-Face needs {tuple(expected)}")
             state[f"{prefix}.{part}"] = tensor.float()
     model.load_state_dict(state, strict=False)   # `mean` stays the published one
     return model.eval()

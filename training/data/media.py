@@ -70,7 +70,8 @@ def write_clip_16k(samples: np.ndarray, rate: int, out: Path, resampler: str = "
 
 def video_duration(path: Path) -> float:
     """Seconds of the first video stream (ffmpeg's own probe, read from its banner)."""
-    result = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True, timeout=60)
+    result = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)],
+                            capture_output=True, timeout=60)
     for line in result.stderr.decode(errors="replace").splitlines():
         if "Duration:" in line:
             h, m, s = line.split("Duration:")[1].split(",")[0].strip().split(":")

@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from speech2face.training.data.synthetic_face import (IMAGE_SIZE, LANDMARK_NAMES, N_LANDMARKS, FaceParams,
-                                                     VoiceLinks, draw_face_params, estimate_face_traits, face_measurements,
-                                                     render_face)
+                                                     VoiceLinks, draw_face_params, estimate_face_traits,
+                                                     face_measurements, render_face)
 from speech2face.training.data.synthetic_voice import (ACCENTS, SAMPLE_RATE, SENTENCES, VARIANTS, VoiceParams,
                                                       estimate_f0, synthesize_clip)
 
