@@ -285,3 +285,16 @@ def test_dc_offset_precision(dc):
     worst = np.abs(ours - ref).max() / np.abs(ref).max()
     print(f"DC {dc}: relative error {error:.1e}, worst element {worst:.1e} of the peak")
     assert error <= DC_TOLERANCE
+
+
+def test_builtin_model_keeps_the_kernel_resampler():
+    """models/default was trained and published before the spec named its resampler: it still serves
+    with the kernel, so its answers do not change."""
+    import json
+
+    from speech2face.engine.builtin import BUILTIN_BUNDLE
+    from speech2face.engine.bundle import load_bundle
+
+    saved = json.loads((BUILTIN_BUNDLE / "model.json").read_text())["feature_spec"]
+    assert saved.get("resampler", "kernel") == "kernel"   # absent (saved before the field) means kernel
+    assert load_bundle(BUILTIN_BUNDLE).feature_spec.resampler == "kernel"
