@@ -70,13 +70,13 @@ class Probe:
     def left(self) -> float:
         return self.budget_s - (time.perf_counter() - self.start)
 
-    def guard(self, section: str, label: dict, fn, need_s: float = 5.0) -> None:
+    def guard(self, section: str, label: dict, fn, *args, need_s: float = 5.0) -> None:
         if self.left() < need_s:
             self.record["skipped"].append({**label, "section": section, "reason": "time budget"})
             return
         try:
-            self.record[section].append({**label, **fn()})
-        except Exception as exc:  # one failure must not lose the other measurements
+            self.record[section].append({**label, **fn(*args)})
+        except Exception as exc:  # noqa: BLE001 - one failure must not lose the other measurements
             self.record["errors"].append({**label, "section": section, "error": f"{type(exc).__name__}: {exc}",
                                           "where": traceback.format_exc(limit=3)[-600:]})
         finally:
@@ -119,7 +119,7 @@ def environment(device: torch.device) -> dict:
         import cupy
 
         env["cupy"] = cupy.__version__
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - CuPy missing or without a usable CUDA: recorded
         env["cupy"] = f"unavailable: {type(exc).__name__}"
     return env
 
@@ -131,7 +131,7 @@ def _driver_version() -> str | None:
         out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
                              capture_output=True, text=True, timeout=10)
         return out.stdout.strip() or None
-    except Exception:
+    except Exception:  # noqa: BLE001 - no nvidia-smi: the driver version is optional
         return None
 
 
@@ -206,7 +206,7 @@ def run_timings(probe: Probe, models: dict, spec: FeatureSpec) -> None:
                 for batch in probe.batches:
                     label = {"model": name, "precision": precision, "mode": mode, "batch": batch}
                     probe.guard("timings", label,
-                                lambda: measure_model(probe, models[name], shape, precision, mode, batch))
+                                measure_model, probe, models[name], shape, precision, mode, batch)
 
 
 def run_compile(probe: Probe, models: dict, spec: FeatureSpec) -> None:
@@ -216,8 +216,8 @@ def run_compile(probe: Probe, models: dict, spec: FeatureSpec) -> None:
         return
     batch = probe.batches[-1]
     label = {"model": "encoder", "precision": "fp16", "mode": "compile", "batch": batch}
-    probe.guard("timings", label, lambda: measure_model(probe, models["encoder"], spec.shape, "fp16",
-                                                        "compile", batch), need_s=150.0)
+    probe.guard("timings", label, measure_model, probe, models["encoder"], spec.shape, "fp16", "compile", batch,
+                need_s=150.0)
 
 
 def stft_floor_cufft(probe: Probe, spec: FeatureSpec, xp) -> dict:
@@ -269,10 +269,10 @@ def run_stft_floors(probe: Probe, spec: FeatureSpec) -> None:
     else:
         import cupy as xp  # an ImportError is recorded by the guard below
     probe.guard("stft_floor", {"impl": "cupy_cufft" if not probe.smoke else "numpy_fft", "batch": probe.floor_batch},
-                lambda: stft_floor_cufft(probe, spec, xp))
+                stft_floor_cufft, probe, spec, xp)
     for impl in ("torch_stft", "conv_front_end"):
         probe.guard("stft_floor", {"impl": impl, "batch": probe.floor_batch},
-                    lambda: stft_floor_torch(probe, spec, impl))
+                    stft_floor_torch, probe, spec, impl)
 
 
 def voice_clips(spec: FeatureSpec, count: int) -> np.ndarray:
@@ -347,12 +347,12 @@ def run_parity(probe: Probe, models: dict, spec: FeatureSpec) -> None:
     clips = voice_clips(spec, 2 if probe.smoke else 8)
     for precision in ("fp32_tf32_off", "tf32", "fp16"):
         probe.guard("parity", {"what": "front_end_vs_reference", "precision": precision},
-                    lambda: front_end_parity(probe, spec, clips, precision))
+                    front_end_parity, probe, spec, clips, precision)
     for precision in PRECISIONS[1:] + ("fp32",):
         probe.guard("parity", {"what": "waveform_to_face_features", "precision": precision},
-                    lambda: features_parity(probe, models["waveform_to_face"], clips, precision))
+                    features_parity, probe, models["waveform_to_face"], clips, precision)
         probe.guard("parity", {"what": "builtin_checkpoint_features", "precision": precision},
-                    lambda: builtin_parity(probe, clips, precision))
+                    builtin_parity, probe, clips, precision)
 
 
 def print_table(record: dict) -> None:

@@ -38,8 +38,9 @@ def stft_op_graph(spec: FeatureSpec) -> onnx.ModelProto:
              helper.make_node("STFT", ["signal", "step", "window"], ["X"], onesided=1),
              helper.make_node("Sign", ["X"], ["s"]), helper.make_node("Abs", ["X"], ["a"]),
              helper.make_node("Pow", ["a", "p"], ["m"]), helper.make_node("Mul", ["s", "m"], ["spectrogram"])]
-    graph = helper.make_graph(nodes, "stft_op", [helper.make_tensor_value_info("clip", TensorProto.FLOAT, ["batch", spec.clip_samples])],
-                              [helper.make_tensor_value_info("spectrogram", TensorProto.FLOAT, None)], inits)
+    clip = helper.make_tensor_value_info("clip", TensorProto.FLOAT, ["batch", spec.clip_samples])
+    out = helper.make_tensor_value_info("spectrogram", TensorProto.FLOAT, None)
+    graph = helper.make_graph(nodes, "stft_op", [clip], [out], inits)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
 
 

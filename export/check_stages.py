@@ -40,7 +40,7 @@ def run_dali(config: pb.ModelConfig, version: Path, feeds: dict) -> tuple[dict, 
             dtype = np.int32 if item.data_type == pb.TYPE_INT32 else np.float32
             pipe.feed_input(item.name, [np.ascontiguousarray(x, dtype=dtype) for x in feeds[item.name]])
         results = pipe.run()
-    except Exception as error:  # DALI raises RuntimeError/KeyError/ValueError with its own message
+    except Exception as error:  # noqa: BLE001 - DALI raises RuntimeError, KeyError or ValueError
         raise CheckFailed(f"{path}: DALI could not run it: {str(error).splitlines()[0][:200]}") from None
     outputs = {o.name: np.stack([np.asarray(r[i]) for i in range(batch)]) for o, r in zip(config.output, results)}
     return outputs, [path]
@@ -52,7 +52,7 @@ def _onnx_run(path: Path, config: pb.ModelConfig, feeds: dict) -> dict:
 
     try:
         model = onnx.load(str(path))
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - protobuf's DecodeError and friends: an unreadable file
         raise CheckFailed(f"{path}: not a readable ONNX file ({type(error).__name__})") from None
     try:
         inputs, outputs, _ = contract_from_config(path.parents[1] / contract.CONFIG_FILE)

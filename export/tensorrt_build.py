@@ -29,7 +29,7 @@ from typing import Sequence
 import numpy as np
 
 from speech2face.engine.contract import Tensor
-from speech2face.engine.fileio import atomic_write_bytes, sha256_file  # noqa: F401 (sha256_file: API)
+from speech2face.engine.fileio import atomic_write_bytes, sha256_file
 
 PRECISIONS = ("fp32", "fp16")
 

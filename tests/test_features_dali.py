@@ -13,17 +13,17 @@ import pytest
 
 pytest.importorskip("nvidia.dali")
 
-from speech2face.engine import contract  # noqa: E402
-from speech2face.engine.dali_features import (  # noqa: E402
+from speech2face.engine import contract
+from speech2face.engine.dali_features import (
     DaliFeatures,
     build_pipeline,
     check_spec,
     write_model_dali,
 )
-from speech2face.engine.feature_spec import FeatureSpec  # noqa: E402
-from speech2face.engine.features_reference import reference_features, stft_frames  # noqa: E402
+from speech2face.engine.feature_spec import FeatureSpec
+from speech2face.engine.features_reference import reference_features, stft_frames
 
-from signals import SIGNALS, linear_error, make_signal  # noqa: E402
+from signals import SIGNALS, linear_error, make_signal
 
 TOLERANCE = {"magnitude_powerlaw": 2e-4, "logmel": 2e-3}
 

@@ -21,15 +21,15 @@ import pytest
 
 pytest.importorskip("nvidia.dali")
 
-import onnx  # noqa: E402
-import soundfile  # noqa: E402
+import onnx
+import soundfile
 
-from speech2face.engine import contract  # noqa: E402
-from speech2face.engine.dali_audio import build_clip_pipeline, load_clip_pipeline, write_clip_dali  # noqa: E402
-from speech2face.engine.features import validate_audio  # noqa: E402
-from speech2face.engine.features_reference import apply_clip_policy  # noqa: E402
-from speech2face.engine.local_runtime import LocalRuntime  # noqa: E402
-from speech2face.engine.onnx_runner import open_session  # noqa: E402
+from speech2face.engine import contract
+from speech2face.engine.dali_audio import build_clip_pipeline, load_clip_pipeline, write_clip_dali
+from speech2face.engine.features import validate_audio
+from speech2face.engine.features_reference import apply_clip_policy
+from speech2face.engine.local_runtime import LocalRuntime
+from speech2face.engine.onnx_runner import open_session
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 REPO = Path(__file__).resolve().parents[1]
@@ -104,7 +104,7 @@ def test_file_stage_decodes_like_the_cpu_target(bundle, waveform_session):
     pipe.build()
     pipe.feed_input(contract.AUDIO_FILE.name, [np.frombuffer(data, np.uint8) for data, _, _ in files])
     (out,) = pipe.run()
-    for i, (data, audio, rate) in enumerate(files):
+    for i, (data, _audio, rate) in enumerate(files):
         decoded, _ = soundfile.read(io.BytesIO(data), dtype="float32")
         # 16-bit files: the C++ path sees the decoded samples, DALI decodes the same bytes.
         assert np.abs(np.asarray(out[i]) - cpp_clip(decoded, rate, spec)).max() <= 1e-6

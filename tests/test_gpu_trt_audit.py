@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import numpy as np
-import onnx
 from onnx import TensorProto, helper
 
 from speech2face.export import trt_audit

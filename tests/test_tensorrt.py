@@ -28,7 +28,8 @@ _GPU = tensorrt_build.cuda_device()
 pytestmark = [
     pytest.mark.gpu,
     pytest.mark.skipif(not tensorrt_build.tensorrt_available(),
-                       reason="TensorRT's Python bindings are not importable (pip install tensorrt, or the NGC container)"),
+                       reason="TensorRT's Python bindings are not importable "
+                              "(pip install tensorrt, or the NGC container)"),
     pytest.mark.skipif(_GPU is None, reason="no CUDA GPU visible (libcuda missing or no device)"),
 ]
 
@@ -77,7 +78,8 @@ def test_plans_and_build_records(built_repository):
     version = repo / name / "1"
     again = tensorrt_build.build_engine(
         version / ONNX_FP32, version / PLAN, inputs, outputs, tensorrt_build.ShapeProfile(1, 4, 8),
-        tensorrt_build.BuildOptions(precision=precision, timing_cache=repo / contract.ENSEMBLE / contract.TIMING_CACHE_FILE,
+        tensorrt_build.BuildOptions(precision=precision,
+                                    timing_cache=repo / contract.ENSEMBLE / contract.TIMING_CACHE_FILE,
                                     fp32_layer_prefixes=("front_end/",) if name == contract.WAVEFORM_ENGINE else ()),
         fp16_onnx_path=version / contract.ONNX_FP16_FILE, skip_if_current=True)
     assert again.get("skipped")
@@ -98,7 +100,8 @@ def test_plan_parity_with_onnxruntime(built_repository, bundle):
     assert _cosine_rows(ort_norm, trt[contract.FACE_FEATURE_NAME]).min() >= tolerance["cosine"]
 
     (ort_image,) = open_session(dec_dir / ONNX_FP32, 2).run(None, {contract.FEATURE_RAW_NAME: ort_raw})
-    trt_image = tensorrt_build.PlanRunner(dec_dir / PLAN)({contract.FEATURE_RAW_NAME: ort_raw})[contract.FACE_IMAGE_NAME]
+    trt_outputs = tensorrt_build.PlanRunner(dec_dir / PLAN)({contract.FEATURE_RAW_NAME: ort_raw})
+    trt_image = trt_outputs[contract.FACE_IMAGE_NAME]
     diff = np.abs(ort_image.astype(np.int16) - trt_image.astype(np.int16))
     assert trt_image.dtype == np.uint8 and trt_image.shape == ort_image.shape
     assert diff.max() <= tolerance["image_max"] and diff.mean() <= tolerance["image_mean"]
@@ -143,7 +146,7 @@ def test_gpu_target_served_end_to_end(built_repository, voice_like, tmp_path):
             try:
                 if client.is_server_ready():
                     break
-            except Exception:  # not listening yet
+            except Exception:  # noqa: BLE001 - not listening yet, whatever the client raises
                 pass
             assert process.poll() is None, (tmp_path / "tritonserver.log").read_text()[-4000:]
             assert time.monotonic() < deadline, "tritonserver did not become ready"
