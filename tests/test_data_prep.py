@@ -95,3 +95,41 @@ def test_missing_landmarker_is_one_clear_error(monkeypatch, tmp_path, capsys):
         landmarks._dlib_models.cache_clear()
     err = capsys.readouterr().err
     assert "speech2face[data]" in err and err.count("\n") == 1
+
+
+def test_avspeech_without_media_dir_fetches_each_video_once_with_yt_dlp(tmp_path, monkeypatch):
+    """The yt-dlp path, offline: a stand-in `yt_dlp` module 'downloads' from a local folder; every
+    row of one video shares one download, and a video it cannot fetch is a listed failure."""
+    import shutil
+    import sys
+    import types
+
+    ffmpeg = ffmpeg_or_skip()
+    landmarker_or_skip()
+    csv, videos = avspeech_media(ffmpeg, tmp_path / "media", identities=1)
+    fetched = []
+
+    class FakeYoutubeDL:
+        def __init__(self, options):
+            self.template = options["outtmpl"]
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def download(self, urls):
+            ytid = urls[0].rsplit("=", 1)[1]
+            fetched.append(ytid)
+            if not (videos / f"{ytid}.mp4").exists():
+                raise RuntimeError(f"ERROR: [youtube] {ytid}: Video unavailable")
+            shutil.copyfile(videos / f"{ytid}.mp4", self.template.replace("%(id)s", ytid).replace("%(ext)s", "mp4"))
+
+    monkeypatch.setitem(sys.modules, "yt_dlp", types.SimpleNamespace(YoutubeDL=FakeYoutubeDL))
+    out = tmp_path / "prepared"
+    assert _s2f("data", "avspeech", str(csv), "--out", str(out), "--workers", "1") == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert sorted(fetched) == ["missingvid1", "vid00000000"]          # once per video, not per row
+    assert manifest["prepared"] == 2 and "Video unavailable" in manifest["failed"][0]["reason"]
+    assert (out / "downloads" / "vid00000000.mp4").exists()
