@@ -42,7 +42,8 @@ class AsyncSpeech2FaceClient(ClientCore):
         self._triton = triton   # the InferInput classes are the same as the blocking client's
         self._http_connections = http_connections
         self._client = self._new_client()
-        self._retired: set[asyncio.Task] = set()
+        self._retired: set[asyncio.Task] = set()    # tasks closing replaced HTTP pools
+        self._retired_clients: list = []
         self._pool = SharedMemoryPool() if self.options.shared_memory else None
 
     def _new_client(self):
@@ -59,10 +60,13 @@ class AsyncSpeech2FaceClient(ClientCore):
     def _reset_connection(self) -> None:
         """A fresh HTTP pool for the next requests; the old one closes once its requests have ended."""
         old, self._client = self._client, self._new_client()
+        self._retired_clients.append(old)
 
         async def close_later():
             await asyncio.sleep(self.timeout_s)
-            await old.close()
+            if old in self._retired_clients:
+                self._retired_clients.remove(old)
+                await old.close()
 
         task = asyncio.get_running_loop().create_task(close_later())
         self._retired.add(task)
@@ -192,7 +196,9 @@ class AsyncSpeech2FaceClient(ClientCore):
         self._closed = True
         for task in list(self._retired):
             task.cancel()
-        await self._client.close()
+        for client in [*self._retired_clients, self._client]:
+            await client.close()
+        self._retired_clients.clear()
 
     async def __aenter__(self) -> "AsyncSpeech2FaceClient":
         return self

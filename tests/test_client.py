@@ -19,6 +19,12 @@ from speech2face.engine.local_runtime import LocalRuntime
 PROTOCOLS = ["grpc", "http"]
 
 
+def _too_slow(audio: np.ndarray) -> np.ndarray:
+    """120 s of audio: its upload alone outlasts a 1 ms timeout, even when a loaded machine delays
+    the client's timer until after a short request's answer has arrived."""
+    return np.tile(audio, int(np.ceil(120 * 16000 / audio.size)))
+
+
 def _url(server, protocol):
     return server.grpc_url if protocol == "grpc" else server.http_url
 
@@ -228,7 +234,7 @@ def test_client_timeout_is_request_timeout(triton_server, voice_like, protocol):
     audio, rate = voice_like
     with Speech2FaceClient(_url(triton_server, protocol), protocol, timeout_s=0.001) as client:
         with pytest.raises(RequestTimeout, match="did not answer in time"):
-            client.infer(audio, rate)
+            client.infer(_too_slow(audio), rate)
     with Speech2FaceClient(_url(triton_server, protocol), protocol) as client:   # and the server is fine
         assert client.infer(audio, rate).feature.shape[0] > 0
 
@@ -246,7 +252,7 @@ def test_http_client_recovers_after_a_timeout(triton_server, runtime, voice_like
     audio, rate = voice_like
     with Speech2FaceClient(triton_server.http_url, "http", timeout_s=0.001) as client:
         with pytest.raises(RequestTimeout):
-            client.infer(audio, rate)
+            client.infer(_too_slow(audio), rate)
         client.timeout_s = 60.0   # the same client, next request: a fresh connection, the right answer
         for _ in range(2):
             result = client.infer(audio, rate)
@@ -299,7 +305,7 @@ def test_async_http_client_recovers_after_a_timeout(triton_server, runtime, voic
     async def main():
         async with AsyncSpeech2FaceClient(triton_server.http_url, "http", timeout_s=0.001) as client:
             with pytest.raises(RequestTimeout):
-                await client.infer(audio, rate)
+                await client.infer(_too_slow(audio), rate)
             client.timeout_s = 60.0
             return [await client.infer(audio, rate) for _ in range(2)]
 
