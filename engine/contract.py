@@ -84,6 +84,7 @@ THREADS_PARAMETER = "intra_op_threads"
 # The fused model's other runtime parameters (engine/local_runtime.RuntimeOptions).
 SPINNING_PARAMETER = "allow_spinning"
 CONCURRENT_RUNS_PARAMETER = "concurrent_runs"
+PIN_THREADS_PARAMETER = "pin_threads"
 
 
 # The repository layout: <repository>/<model>/CONFIG_FILE and <repository>/<model>/1/<model file>.

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, ContextManager
@@ -32,6 +34,18 @@ class RuntimeOptions:
     threads: int = 0              # ONNX Runtime intra-op and feature-kernel threads; 0: all cores
     spinning: bool = False        # ONNX Runtime workers busy-wait between parallel sections
     concurrent_runs: int = 1      # a batch of several clips runs as this many concurrent chunks
+    pin_threads: bool = False     # the calling thread and each ONNX Runtime worker on a CPU of its own
+
+    def __post_init__(self):
+        if self.pin_threads and self.concurrent_runs > 1:
+            raise ValueError("pin_threads pins one calling thread; it cannot be combined with concurrent_runs > 1")
+
+    def placement(self) -> tuple[int | None, tuple[int, ...]]:
+        """(the caller's CPU, the workers' CPUs) when pinning and there are enough CPUs, else (None, ())."""
+        cpus = sorted(os.sched_getaffinity(0))
+        if not self.pin_threads or self.threads < 2 or len(cpus) < self.threads:
+            return None, ()
+        return cpus[0], tuple(cpus[1:self.threads])
 
 
 class LocalRuntime:
@@ -39,8 +53,10 @@ class LocalRuntime:
         self.bundle = bundle
         self.options = options or RuntimeOptions(threads=intra_op_threads)
         self.threads = self.options.threads
-        self.encoder = open_session(bundle.voice_encoder, self.threads, self.options.spinning)
-        self.decoder = open_session(bundle.face_decoder, self.threads, self.options.spinning)
+        self._caller_cpu, workers = self.options.placement()
+        self._pinned = threading.local()
+        self.encoder = open_session(bundle.voice_encoder, self.threads, self.options.spinning, workers)
+        self.decoder = open_session(bundle.face_decoder, self.threads, self.options.spinning, workers)
         self._pool = (ThreadPoolExecutor(self.options.concurrent_runs, thread_name_prefix="s2f-run")
                       if self.options.concurrent_runs > 1 else None)
 
@@ -53,6 +69,9 @@ class LocalRuntime:
         Runtime's caller threads then join its pool's workers, so the cores stay busy where one
         batched run would wait at every operator's barrier.
         """
+        if self._caller_cpu is not None and not getattr(self._pinned, "done", False):
+            os.sched_setaffinity(0, {self._caller_cpu})  # pid 0: this thread only
+            self._pinned.done = True
         if self._pool is None or len(clips) < 2:
             return self._run_chunk(clips, stage)
         chunks = [c for c in np.array_split(np.arange(len(clips)), self.options.concurrent_runs) if c.size]

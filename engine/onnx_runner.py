@@ -8,7 +8,8 @@ import numpy as np
 import onnxruntime as ort
 
 
-def open_session(path: str | Path, intra_op_threads: int = 0, spinning: bool = False) -> ort.InferenceSession:
+def open_session(path: str | Path, intra_op_threads: int = 0, spinning: bool = False,
+                 worker_cpus: tuple[int, ...] = ()) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.intra_op_num_threads = intra_op_threads  # 0: ONNX Runtime picks (all cores)
     options.inter_op_num_threads = 1
@@ -19,6 +20,9 @@ def open_session(path: str | Path, intra_op_threads: int = 0, spinning: bool = F
     # section, which costs most on an otherwise idle virtual machine) and stop when the run ends.
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     options.add_session_config_entry("session.force_spinning_stop", "1")
+    if worker_cpus:  # one CPU per worker thread (the caller's thread is not ONNX Runtime's to pin)
+        options.add_session_config_entry("session.intra_op_thread_affinities",
+                                         ";".join(str(cpu + 1) for cpu in worker_cpus))  # 1-based ids
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 

@@ -34,6 +34,7 @@ class BatchingPolicy:
     # a batch runs as this many concurrent chunks.
     allow_spinning: bool = False
     concurrent_runs: int = 1
+    pin_threads: bool = False
 
 
 def _dtype(tensor: Tensor) -> int:
@@ -117,7 +118,8 @@ def fused_config(shapes: ServingShapes, policy: BatchingPolicy) -> pb.ModelConfi
         [contract.face_feature(shapes.feature_dim), contract.face_image(shapes.image_size)], policy,
         {contract.THREADS_PARAMETER: str(policy.intra_op_threads),
          contract.SPINNING_PARAMETER: str(int(policy.allow_spinning)),
-         contract.CONCURRENT_RUNS_PARAMETER: str(policy.concurrent_runs)},
+         contract.CONCURRENT_RUNS_PARAMETER: str(policy.concurrent_runs),
+         contract.PIN_THREADS_PARAMETER: str(int(policy.pin_threads))},
     )
 
 
