@@ -15,7 +15,8 @@ bundle, default: the built-in model) on the bundled voice: 6 s at 16 kHz, its fi
 (repeated by the clip policy) and a 44.1 kHz copy. Tolerances, per tensor:
 CLIP max |d| <= 1e-5 (16 kHz clips; the resamplers differ), SPECTROGRAM cosine >= 0.99999,
 FEATURE_RAW/FACE_FEATURE cosine >= 0.99999 (FP16 twin: 0.999; resampled clip: 0.999),
-FACE_IMAGE within 2 levels (FP16 twin or resampled clip: 8).
+FACE_IMAGE within 2 levels (FP16 twin: 8; resampled clip: 12, DALI's resampler is not ours:
+benchmarks/dali_resample_diff.py).
 
 Configs are checked against engine/contract.py (the ensemble's client tensors, every step's
 tensors against its models), ONNX files against their configs, and every ONNX file a
@@ -40,7 +41,7 @@ from speech2face.engine.bundle import ModelBundle
 CLIP_ATOL = 1e-5
 SPECTROGRAM_MIN_COSINE = 0.99999
 FEATURE_MIN_COSINE = {"fp32": 0.99999, "fp16": 0.999, "resampled": 0.999}
-IMAGE_MAX_LEVELS = {"fp32": 2, "fp16": 8, "resampled": 8}
+IMAGE_MAX_LEVELS = {"fp32": 2, "fp16": 8, "resampled": 12}
 _DTYPES = {"TYPE_FP32": "float32", "TYPE_INT32": "int32", "TYPE_UINT8": "uint8", "TYPE_STRING": "object"}
 
 
