@@ -2,7 +2,7 @@
 
 DALI has no complex STFT (``fn.spectrogram`` gives |X| or |X|^2 only), so it covers the kinds
 ``magnitude_powerlaw`` and ``logmel``; ``complex_powerlaw`` needs the C++ kernels (or the
-STFT-as-convolution idea in DESIGN.md). Silence trimming is not implemented here either.
+STFT inside the graph, export/frontend.py). Silence trimming is not implemented here either.
 
 The pipeline mirrors features_reference: optional resampling (``fn.audio_resample``, DALI's
 own windowed-sinc, so resampled inputs agree only approximately), the repeat-then-crop clip
