@@ -76,8 +76,8 @@ def _raise_interrupt(*_) -> None:
     raise KeyboardInterrupt
 
 
-# Triton's usual ports, where `s2f serve` listens by default: `s2f infer` reuses a server found there.
-LOCAL_PORTS = {"grpc": 8001, "http": 8000}
+# Triton's usual ports: `s2f serve` listens there by default, and `s2f infer` reuses a server found there.
+LOCAL_PORTS = {"grpc": 8001, "http": 8000, "metrics": 8002}
 
 
 def _local_server(protocol: str) -> str | None:
@@ -232,7 +232,7 @@ def _add_serve_command(commands) -> None:
                        help="export request latency quantiles (p50, p99) per model on the metrics port")
     serve.add_argument("--check-interval", type=float, default=5.0,
                        help="seconds between the supervisor's health checks (server, model, canary inference)")
-    _add_server_options(serve, ports=(8001, 8000, 8002))
+    _add_server_options(serve, ports=(LOCAL_PORTS["grpc"], LOCAL_PORTS["http"], LOCAL_PORTS["metrics"]))
     serve.set_defaults(run=cmd_serve)
 
 
