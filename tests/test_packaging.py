@@ -8,10 +8,12 @@ a new user does: `pip install "<checkout>[serve]"` into a fresh virtualenv, depe
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
 import sysconfig
+import tarfile
 import venv
 import zipfile
 from pathlib import Path
@@ -132,10 +134,17 @@ def test_missing_builtin_model_names_make_train_default(monkeypatch, tmp_path):
 @pytest.mark.slow
 def test_fresh_virtualenv_installs_the_checkout_with_serve_and_serves(tmp_path):
     """What a new user does: pip install "<checkout>[serve]" (not editable), then s2f from elsewhere."""
+    # The committed tree stands for a fresh clone; the install must leave it untouched (a read-only
+    # mount, as in a container build, must work).
+    source = tmp_path / "checkout"
+    source.mkdir()
+    archive = subprocess.run(["git", "archive", "HEAD"], cwd=ROOT, capture_output=True, check=True).stdout
+    tarfile.open(fileobj=io.BytesIO(archive)).extractall(source, filter="data")
+    before = _tree(source)
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=True).create(env_dir)
-    _run([env_dir / "bin" / "python", "-m", "pip", "install", "-q", "-C", f"build-dir={tmp_path / 'build'}",
-          f"{ROOT}[serve]"], cwd=tmp_path, timeout=1800)
+    _run([env_dir / "bin" / "python", "-m", "pip", "install", "-q", f"{source}[serve]"], cwd=tmp_path, timeout=1800)
+    assert _tree(source) == before, "pip install wrote into the source tree"
     work = tmp_path / "elsewhere"
     work.mkdir()
     env = _user_env(tmp_path)
