@@ -5,6 +5,9 @@
         result = client.infer(samples, 16000)                      # an array and its rate (AUDIO)
         results = client.infer_batch(["a.wav", "b.wav"], max_in_flight=8)
 
+    Speech2FaceClient(url, shared_memory=True)   # same host: samples through /dev/shm (admin key)
+    Speech2FaceClient(url, send_files="samples") # decode files here and send AUDIO instead
+
 Errors are `InferenceError`s (engine/client_errors.py), retries follow a `RetryPolicy`
 (engine/retries.py), `statistics()` reads Triton's per-model counters (engine/client_stats.py).
 The asyncio client (engine/async_client.py) shares this client's core (engine/client_core.py):
