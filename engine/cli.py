@@ -121,7 +121,7 @@ def cmd_infer(args) -> int:
     if good:
         where = dict(zip(jobs, infer_files.targets(jobs, out)))
         with _endpoint(args) as url, Speech2FaceClient(url, args.protocol) as client:
-            failed += infer_files.run(client, [(job, data, where[job]) for job, data in good])
+            failed += infer_files.run(client, [(job, where[job]) for job in good])
     if failed:
         print(f"s2f infer: {len(failed)} of {len(jobs)} files failed", file=sys.stderr)
     return 2 if failed else 0

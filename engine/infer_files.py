@@ -42,8 +42,9 @@ def targets(jobs: list[Job], output: Path) -> list[Path]:
             for job, p in zip(jobs, plain)]
 
 
-def check(jobs: list[Job]) -> tuple[list[tuple[Job, bytes]], list[tuple[Job, str]]]:
-    """(readable jobs with their bytes, failed jobs with the reason), without any server."""
+def check(jobs: list[Job]) -> tuple[list[Job], list[tuple[Job, str]]]:
+    """(readable jobs, failed jobs with the reason), without any server. Bytes are not kept:
+    a folder of thousands of files is read again one at a time when sent."""
     from speech2face.engine.client_core import check_audio_file, read_file
     from speech2face.engine.client_errors import InvalidInput
 
@@ -55,20 +56,21 @@ def check(jobs: list[Job]) -> tuple[list[tuple[Job, bytes]], list[tuple[Job, str
         except InvalidInput as error:
             failed.append((job, str(error)))
             continue
-        good.append((job, data))
+        good.append(job)
     return good, failed
 
 
-def run(client, good: list[tuple[Job, bytes, Path]]) -> list[tuple[Job, str]]:
+def run(client, good: list[tuple[Job, Path]]) -> list[tuple[Job, str]]:
     """Infers each file and writes its PNG; returns the failures (the rest still run)."""
     from PIL import Image
 
+    from speech2face.engine.client_core import read_file
     from speech2face.engine.client_errors import InferenceError
 
     failed = []
-    for job, data, target in good:
+    for job, target in good:
         try:
-            result = client.infer_file(data)
+            result = client.infer_file(read_file(job.source)[0])
         except InferenceError as error:
             print(f"{job.source}: {error}", file=sys.stderr)
             failed.append((job, str(error)))
