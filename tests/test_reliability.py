@@ -205,7 +205,7 @@ def test_launcher_binds_loopback_unless_told_otherwise(triton_server, cpu_reposi
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_model_control_is_off_by_default(triton_server, voice_like_module, reference, protocol):
     url = _url(triton_server, protocol)
-    with Speech2FaceClient(url, protocol) as client:
+    with Speech2FaceClient(url, protocol, headers=triton_server.admin_headers) as client:
         with pytest.raises(ModelControlDisabled, match="model control"):
             client.unload_model(contract.ENSEMBLE)
         with pytest.raises(ModelControlDisabled):
@@ -264,7 +264,7 @@ def test_reload_under_load_loses_no_request(explicit_server, voice_like_module, 
         w.start()
     try:
         time.sleep(1.0)
-        with Speech2FaceClient(explicit_server.grpc_url) as control:
+        with Speech2FaceClient(explicit_server.grpc_url, headers=explicit_server.admin_headers) as control:
             for name in repository_models(explicit_server.repository):
                 # Touching the config makes Triton really reload (an unchanged model is skipped).
                 config = explicit_server.repository / name / "config.pbtxt"

@@ -1,0 +1,151 @@
+"""`s2f serve`'s watchdog: keeps one tritonserver answering, restarting it (bounded, with back-off).
+
+Triton 2.51 keeps `/v2/health/ready` at 200 while a Python model's stub is dead (every
+inference then fails with "Stub process ... is not healthy"), and a single malformed request can
+kill the stub or abort the whole server. So every `check_interval_s` the supervisor asks:
+
+1. is the tritonserver process alive?
+2. is the model ready (`/v2/models/<model>/ready`)?
+3. does a tiny canary inference (0.25 s of a tone, KServe JSON) answer with finite features?
+
+After `failures_to_restart` failed checks in a row it logs why and restarts the server on the
+same ports (SIGINT, then SIGKILL of the process group after `drain_s`). While it restarts the
+ports are closed, so readiness probes see not-ready. The outage a fatal request causes is
+therefore at most about check_interval_s * failures_to_restart + drain_s + the start time
+(measured in tests/test_attacks.py). Restarts back off (`backoff_s`); more than `max_restarts`
+within `restart_window_s` ends supervision with exit code 1 rather than looping.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from typing import Callable
+
+import numpy as np
+
+from speech2face.engine import contract
+from speech2face.engine.server import ServerError, ServerOptions, TritonServer
+
+
+@dataclasses.dataclass(frozen=True)
+class SupervisorPolicy:
+    check_interval_s: float = 5.0
+    canary_timeout_s: float = 10.0
+    failures_to_restart: int = 2
+    drain_s: float = 10.0
+    backoff_s: tuple[float, ...] = (0.0, 1.0, 2.0, 5.0, 10.0, 30.0)
+    max_restarts: int = 10
+    restart_window_s: float = 600.0
+    model: str = contract.ENSEMBLE
+
+
+def canary_body(rate: int = 16000, seconds: float = 0.25) -> bytes:
+    """A KServe JSON request with a short 220 Hz tone (silence could be trimmed to nothing)."""
+    t = np.arange(int(rate * seconds)) / rate
+    tone = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    return json.dumps({"inputs": [
+        {"name": contract.AUDIO.name, "shape": [1, tone.size], "datatype": "FP32",
+         "data": [round(float(x), 5) for x in tone]},
+        {"name": contract.SAMPLE_RATE.name, "shape": [1, 1], "datatype": "INT32", "data": [rate]}],
+        "outputs": [{"name": contract.FACE_FEATURE_NAME}]}).encode()
+
+
+def _stderr(message: str) -> None:
+    print(f"s2f serve: {message}", file=sys.stderr, flush=True)
+
+
+class Supervisor:
+    """Starts, watches and restarts one TritonServer. `run()` blocks until `stop()` (any thread)."""
+
+    def __init__(self, options: ServerOptions, policy: SupervisorPolicy = SupervisorPolicy(),
+                 log: Callable[[str], None] = _stderr):
+        self.options = options
+        self.policy = policy
+        self.log = log
+        self.server: TritonServer | None = None
+        self.restarts: list[tuple[float, str]] = []   # (monotonic time, why)
+        self._stop = threading.Event()
+        self._canary = canary_body()
+
+    def start(self) -> TritonServer:
+        """First start; the ports it resolved (0 = free port) are kept for every restart."""
+        self.server = TritonServer(self.options).start()
+        self.options = dataclasses.replace(self.options, http_port=self.server.http_port,
+                                           grpc_port=self.server.grpc_port, metrics_port=self.server.metrics_port)
+        return self.server
+
+    def health(self) -> str | None:
+        """None when the server and the model answer; otherwise why not."""
+        server = self.server
+        if server is None or not server.is_running():
+            return f"tritonserver exited (code {server.returncode if server is not None else None})"
+        base = f"http://{server.http_url}/v2/models/{self.policy.model}"
+        try:
+            with urllib.request.urlopen(f"{base}/ready", timeout=self.policy.canary_timeout_s) as r:
+                if r.status != 200:
+                    return f"model {self.policy.model} is not ready"
+            request = urllib.request.Request(f"{base}/infer", data=self._canary,
+                                             headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=self.policy.canary_timeout_s) as r:
+                answer = json.loads(r.read())
+        except urllib.error.HTTPError as error:
+            return f"model {self.policy.model} failed its canary inference: {error.read()[:300].decode(errors='replace')}"
+        except (urllib.error.URLError, OSError, ValueError) as error:
+            return f"model {self.policy.model} did not answer its canary inference ({error})"
+        feature = next((o for o in answer.get("outputs", []) if o.get("name") == contract.FACE_FEATURE_NAME), None)
+        if feature is None or not np.isfinite(np.asarray(feature.get("data", []), dtype=np.float64)).all():
+            return f"model {self.policy.model} answered its canary with no finite {contract.FACE_FEATURE_NAME}"
+        return None
+
+    def run(self) -> int:
+        """Watches until stop(): 0 after stop(), 1 when restarts are exhausted."""
+        failures = 0
+        while not self._stop.wait(self.policy.check_interval_s):
+            reason = self.health()
+            failures = failures + 1 if reason else 0
+            if reason and failures >= self.policy.failures_to_restart:
+                if not self._restart(reason):
+                    return 1
+                failures = 0
+        return 0
+
+    def _restart(self, reason: str) -> bool:
+        now = time.monotonic()
+        recent = [t for t, _ in self.restarts if now - t < self.policy.restart_window_s]
+        if len(recent) >= self.policy.max_restarts:
+            self.log(f"giving up: {len(recent)} restarts in {self.policy.restart_window_s:.0f} s; last: {reason}")
+            return False
+        delay = self.policy.backoff_s[min(len(recent), len(self.policy.backoff_s) - 1)]
+        self.log(f"restarting tritonserver in {delay:g} s: {reason}")
+        self.restarts.append((now, reason))
+        if self.server is not None:
+            self.server.stop(timeout_s=self.policy.drain_s)
+        if self._stop.wait(delay):
+            return True
+        try:
+            self.start()
+        except ServerError as error:
+            self.log(f"restart failed: {str(error).splitlines()[0]}")
+            self.server = None   # the next check fails at once and backs off further
+            return self._restart("the previous restart failed") if not self._stop.is_set() else True
+        if self._stop.is_set():   # stop() came while it was starting
+            self.close()
+        else:
+            self.log(f"tritonserver restarted (pid {self.server.pid})")
+        return True
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def close(self) -> None:
+        """Drains in-flight requests for at most drain_s, then kills the process group; removes its files."""
+        self._stop.set()
+        server, self.server = self.server, None
+        if server is not None:
+            server.stop(timeout_s=self.policy.drain_s)
