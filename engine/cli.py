@@ -58,6 +58,7 @@ def cmd_serve(args) -> int:
     supervisor = Supervisor(_server_options(args, _repository(args)),
                             SupervisorPolicy(check_interval_s=args.check_interval))
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGINT, _raise_interrupt)   # also when started in the background (SIGINT ignored)
     try:
         server = supervisor.start()
         print(f"speech2face serving: gRPC {server.grpc_url}  HTTP {server.http_url}  "
