@@ -129,14 +129,19 @@ async def _server_window(target: Target, measure_start: float, done: asyncio.Eve
         return {}
     await asyncio.sleep(max(0.0, measure_start - time.perf_counter()))
     try:
-        before = await target.statistics()
+        before, stages_before = await target.statistics(), await target.stage_totals()
     except Exception:  # noqa: BLE001 - statistics are extra information
         return {}
     await done.wait()
     if not before:
         return {}
-    after = await target.statistics()
-    return {name: after[name].delta(before[name]).summary() for name in after if name in before}
+    after, stages_after = await target.statistics(), await target.stage_totals()
+    window = {name: after[name].delta(before[name]).summary() for name in after if name in before}
+    if stages_after:
+        from speech2face.engine.model_metrics import stage_means_ms
+
+        window["stages_ms"] = stage_means_ms(stages_before, stages_after)
+    return window
 
 
 async def run_concurrency(target: Target, payloads: list, concurrency: int, warmup_s: float, window_s: float,

@@ -35,6 +35,8 @@ def format_level(r: LevelResult) -> str:
     if served:
         line += (f"  | {name} batch {served['avg_batch']:.2f} "
                  f"queue {served['avg_queue_ms']:.1f} ms compute {served['avg_compute_ms']:.1f} ms")
+    if r.server.get("stages_ms"):
+        line += " | " + " ".join(f"{stage} {ms:.2f}" for stage, ms in r.server["stages_ms"].items()) + " ms/execute"
     return line
 
 

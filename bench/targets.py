@@ -38,6 +38,10 @@ class Target:
         """{model: ModelStatistics} (cumulative), or None when the engine keeps none."""
         return None
 
+    async def stage_totals(self) -> dict:
+        """The served model's own stage counters, or {} when the engine has none."""
+        return {}
+
     async def close(self) -> None: ...
 
     def describe(self) -> dict:
@@ -50,10 +54,12 @@ class TritonTarget(Target):
 
     served = True
 
-    def __init__(self, name: str, url: str, protocol: str = "grpc", note: str = "", send: str = "samples"):
+    def __init__(self, name: str, url: str, protocol: str = "grpc", note: str = "", send: str = "samples",
+                 metrics_url: str | None = None):
         if send not in ("samples", "file", "shm"):
             raise ValueError(f"send must be 'samples', 'file' or 'shm', got {send!r}")
         self.name, self.url, self.protocol, self.note, self.send = name, url, protocol, note, send
+        self.metrics_url = metrics_url  # the model's stage metrics go into the report when known
         self.client = None
 
     def prepare(self, clips):
@@ -77,6 +83,15 @@ class TritonTarget(Target):
 
     async def statistics(self):
         return await self.client.statistics()
+
+    async def stage_totals(self) -> dict:
+        """The served model's execute() stage counters (engine/model_metrics.py), or {} unknown."""
+        if not self.metrics_url:
+            return {}
+        from speech2face.engine import contract
+        from speech2face.engine.model_metrics import scrape, stage_totals
+
+        return await asyncio.to_thread(lambda: stage_totals(scrape(self.metrics_url), contract.ENSEMBLE))
 
     async def close(self):
         if self.client is not None:

@@ -22,7 +22,6 @@ import argparse
 import dataclasses
 import json
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -36,18 +35,6 @@ SERVER_SPANS = {  # name: (start timestamp, end timestamp) in Triton's trace
     "response_sent": ("COMPUTE_END", "GRPC_SEND_END"),
     "server_total": ("GRPC_WAITREAD_END", "GRPC_SEND_END"),
 }
-
-
-def stage_means(metrics_url: str) -> dict[str, tuple[float, float]]:
-    """stage -> (cumulative us, runs) from the model's custom metrics."""
-    text = urllib.request.urlopen(metrics_url, timeout=5).read().decode()
-    totals: dict[str, list[float]] = {}
-    for line in text.splitlines():
-        for family, slot in (("s2f_stage_duration_us_total{", 0), ("s2f_stage_runs_total{", 1)):
-            if line.startswith(family) and 'model="speech2face"' in line:
-                stage = line.split('stage="', 1)[1].split('"', 1)[0]
-                totals.setdefault(stage, [0.0, 0.0])[slot] = float(line.rsplit(" ", 1)[1])
-    return {stage: (us, runs) for stage, (us, runs) in totals.items()}
 
 
 def trace_spans(trace_file: Path) -> list[dict[str, float]]:
@@ -99,7 +86,9 @@ def local_once(runtime, audio: np.ndarray, rate: int) -> dict[str, float]:
 
 
 def run_round(client, grpc, runtime, clips, requests: int, metrics_url: str, first: str) -> dict:
-    before = stage_means(metrics_url)
+    from speech2face.engine.model_metrics import scrape, stage_means_ms, stage_totals
+
+    before = stage_totals(scrape(metrics_url), "speech2face")
     served, local = [], []
     for k in range(requests):
         audio, rate = clips[k % len(clips)]
@@ -109,9 +98,7 @@ def run_round(client, grpc, runtime, clips, requests: int, metrics_url: str, fir
                 served.append(served_once(client, grpc, audio, rate))
             else:
                 local.append(local_once(runtime, audio, rate))
-    after = stage_means(metrics_url)
-    stages = {s: (after[s][0] - before.get(s, (0, 0))[0]) / 1e3 / max(1, after[s][1] - before.get(s, (0, 0))[1])
-              for s in after}
+    stages = stage_means_ms(before, stage_totals(scrape(metrics_url), "speech2face"))
     return {"served_requests": served, "served_stage_means_ms": stages,
             "local": {k: float(np.median([r[k] for r in local])) for k in local[0]}}
 

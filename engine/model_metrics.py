@@ -59,3 +59,42 @@ class ModelMetrics:
             yield
         finally:
             self.add_stage(stage, time.perf_counter() - start)
+
+
+def scrape(metrics_url: str, timeout_s: float = 5.0) -> str:
+    """The Prometheus text of a server's metrics port (http://host:port/metrics)."""
+    import urllib.request
+
+    with urllib.request.urlopen(metrics_url, timeout=timeout_s) as response:
+        return response.read().decode()
+
+
+def _samples(text: str, family: str, model: str, label: str) -> dict[str, float]:
+    """label value -> sample value, for one metric family and model in Prometheus text."""
+    values = {}
+    for line in text.splitlines():
+        if line.startswith(family + "{") and f'model="{model}"' in line:
+            key = line.split(f'{label}="', 1)[1].split('"', 1)[0]
+            values[key] = float(line.rsplit(" ", 1)[1])
+    return values
+
+
+def refusal_counts(text: str, model: str) -> dict[str, float]:
+    """reason -> requests refused so far."""
+    return _samples(text, REFUSALS, model, "reason")
+
+
+def stage_totals(text: str, model: str) -> dict[str, tuple[float, float]]:
+    """stage -> (cumulative us, runs) so far."""
+    durations, runs = _samples(text, STAGE_DURATION, model, "stage"), _samples(text, STAGE_RUNS, model, "stage")
+    return {stage: (durations[stage], runs.get(stage, 0.0)) for stage in durations}
+
+
+def stage_means_ms(before: dict, after: dict) -> dict[str, float]:
+    """Mean ms per run of each stage between two `stage_totals` readings."""
+    means = {}
+    for stage, (us, runs) in after.items():
+        us0, runs0 = before.get(stage, (0.0, 0.0))
+        if runs > runs0:
+            means[stage] = (us - us0) / (runs - runs0) / 1e3
+    return means

@@ -6,7 +6,6 @@ Plain tritonclient on purpose: this is the contract as any client app sees it.
 from __future__ import annotations
 
 import io
-import urllib.request
 
 import numpy as np
 import pytest
@@ -18,7 +17,7 @@ from tritonclient.utils import InferenceServerException
 from speech2face.engine import contract
 from speech2face.engine.contract import FEATURE_ATOL
 from speech2face.engine.local_runtime import LocalRuntime
-from speech2face.engine.model_metrics import REFUSALS
+from speech2face.engine.model_metrics import refusal_counts, scrape
 
 # FLAC and PCM WAV are lossless: the decoded samples are exactly what was encoded (PCM_16 is
 # the quantisation the test applies itself), so the served feature equals the in-process feature
@@ -143,13 +142,7 @@ def test_both_or_neither_input_form_is_refused(any_layout_server, voice, protoco
 
 
 def _refusals(server) -> dict[str, float]:
-    text = urllib.request.urlopen(f"http://127.0.0.1:{server.metrics_port}/metrics", timeout=5).read().decode()
-    counts: dict[str, float] = {}
-    for line in text.splitlines():
-        if line.startswith(REFUSALS + "{") and f'model="{contract.ENSEMBLE}"' in line:
-            reason = line.split('reason="', 1)[1].split('"', 1)[0]
-            counts[reason] = float(line.rsplit(" ", 1)[1])
-    return counts
+    return refusal_counts(scrape(f"http://127.0.0.1:{server.metrics_port}/metrics"), contract.ENSEMBLE)
 
 
 def test_refusals_are_counted_per_reason(triton_server, voice):
