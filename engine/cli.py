@@ -9,6 +9,7 @@ import argparse
 import contextlib
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -129,31 +130,56 @@ def cmd_infer(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from speech2face.engine.builtin import default_bundle
-    from speech2face.engine.bundle import load_bundle
-    from speech2face.export.repository import write_cpu_repository
+    """Writes a repository into --out only (export/staging.py): a foreign non-empty folder is refused
+    unless --force, which moves it aside; a checkpoint's bundle goes to a temporary folder."""
+    from speech2face.export.staging import ForeignFolderError, check_target
 
     if args.target not in ("cpu", "gpu"):
         raise UsageError(f"unknown target {args.target!r}; use --target cpu or gpu")
+    try:
+        check_target(args.out, args.force)   # before any work
+    except ForeignFolderError as error:
+        raise UsageError(str(error)) from None
+    with tempfile.TemporaryDirectory(prefix="s2f-export-") as scratch:
+        bundle = _export_source(args, Path(scratch))
+        if args.target == "gpu":
+            return _export_gpu(args, bundle)
+        from speech2face.export.repository import write_cpu_repository
+
+        print(write_cpu_repository(bundle, args.out, layout=args.layout, force=args.force))
+    return 0
+
+
+def _export_source(args, scratch: Path):
+    from speech2face.engine.builtin import default_bundle
+    from speech2face.engine.bundle import load_bundle
+
     if args.checkpoint:
         from speech2face.export.build import export_bundle
 
-        bundle = export_bundle(args.checkpoint, Path(args.out) / ".bundle")
-    else:
-        bundle = load_bundle(args.bundle) if args.bundle else default_bundle()
-    if args.target == "gpu":
-        from speech2face.export.gpu_configs import GpuPolicy
-        from speech2face.export.gpu_repository import read_gpu_summary, write_gpu_repository
+        return export_bundle(args.checkpoint, scratch / "bundle")
+    return load_bundle(args.bundle) if args.bundle else default_bundle()
 
-        try:
-            policy = GpuPolicy(backend=getattr(args, "gpu_backend", None) or "tensorrt")
-        except ValueError as error:
-            raise UsageError(str(error)) from error
-        repository = write_gpu_repository(bundle, args.out, policy, build_plans=getattr(args, "build_plans", None))
-        print(repository)
-        print(read_gpu_summary(repository), file=sys.stderr)
-        return 0
-    print(write_cpu_repository(bundle, args.out, layout=args.layout))
+
+def _export_gpu(args, bundle) -> int:
+    import inspect
+
+    from speech2face.export.gpu_configs import GpuPolicy
+    from speech2face.export.gpu_repository import read_gpu_summary, write_gpu_repository
+    from speech2face.export.staging import is_ours, set_aside
+
+    try:
+        policy = GpuPolicy(backend=getattr(args, "gpu_backend", None) or "tensorrt")
+    except ValueError as error:
+        raise UsageError(str(error)) from error
+    options = {"build_plans": getattr(args, "build_plans", None)}
+    if "force" in inspect.signature(write_gpu_repository).parameters:
+        options["force"] = args.force
+    elif args.force and not is_ours(Path(args.out)):
+        set_aside(args.out)   # a writer without staging would replace the folder: keep what was there
+    repository = write_gpu_repository(bundle, args.out, policy, **options)
+    print(repository)
+    print(read_gpu_summary(repository), file=sys.stderr)
     return 0
 
 
@@ -263,6 +289,8 @@ def _add_export_command(commands) -> None:
                         help="gpu target: TensorRT plans, or ONNX Runtime with the TensorRT accelerator")
     export.add_argument("--build-plans", action=argparse.BooleanOptionalAction, default=None,
                         help="gpu target: build TensorRT plans now (default: only where a GPU is present)")
+    export.add_argument("--force", action="store_true",
+                        help="write even if --out holds files s2f did not write (they are moved aside, not deleted)")
     export.set_defaults(run=cmd_export)
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from speech2face.engine import contract
 from speech2face.engine.bundle import MANIFEST, ModelBundle
 from speech2face.export import model_configs
 from speech2face.export.model_configs import BatchingPolicy, ServingShapes
+from speech2face.export.staging import staged_folder
 
 # The Python models' sources, copied into every written repository (package data when installed).
 from speech2face.engine.builtin import MODEL_SOURCES
@@ -61,16 +61,18 @@ def _write_fused_layout(staging: Path, bundle: ModelBundle, shapes: ServingShape
 
 
 def write_cpu_repository(bundle: ModelBundle, out_dir: str | Path,
-                         policy: BatchingPolicy = BatchingPolicy(), layout: str = "fused") -> Path:
-    """Writes the layout's models, then swaps the finished tree into place (no half-written repo)."""
+                         policy: BatchingPolicy = BatchingPolicy(), layout: str = "fused",
+                         force: bool = False) -> Path:
+    """Writes the layout's models, then swaps the finished tree into place (no half-written repo).
+
+    A non-empty `out_dir` that this writer did not write is refused (export/staging.py) unless
+    `force`, which moves it aside instead of deleting it."""
     if layout not in LAYOUTS:
         raise ValueError(f"unknown repository layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
     shapes = ServingShapes(bundle.feature_spec, bundle.feature_dim, bundle.image_size)
     voice_encoder_onnx, face_decoder_onnx = bundle.voice_encoder, bundle.face_decoder
     out_dir = Path(out_dir).resolve()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
-    try:
+    with staged_folder(out_dir, force=force) as staging:
         (_write_fused_layout if layout == "fused" else _write_ensemble_layout)(staging, bundle, shapes, policy)
         record = {
             "target": "cpu",
@@ -82,12 +84,6 @@ def write_cpu_repository(bundle: ModelBundle, out_dir: str | Path,
                             contract.FACE_DECODER: sha256_file(face_decoder_onnx)},
         }
         (staging / contract.ENSEMBLE / contract.BUILD_RECORD_FILE).write_text(json.dumps(record, indent=2))
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        staging.rename(out_dir)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
     return out_dir
 
 
