@@ -37,6 +37,10 @@ AUDIO = Tensor("AUDIO", "float32", (-1,))              # mono samples in [-1, 1]
 SAMPLE_RATE = Tensor("SAMPLE_RATE", "int32", (1,))
 AUDIO_FILE = Tensor("AUDIO_FILE", "object", (1,))      # one whole WAV/FLAC/OGG file per batch item
 AUDIO_FILE_FORMATS = ("WAV", "FLAC", "OGG")            # decoded on the server with libsndfile
+# The largest request accepted, in bytes: the HTTP body or gRPC message of one request (10 minutes
+# at 48 kHz is 115 MB of float32). The client refuses larger audio before sending; the deployment's
+# proxy refuses larger bodies (tritonserver 2.51 itself has no body or message limit: docs/SECURITY.md).
+MAX_REQUEST_BYTES = 128 * 1024 * 1024
 
 
 # Two answers for the same clip are "the same" when their L2-normalised features differ by at most
