@@ -51,6 +51,17 @@ def startup_seconds(repository: Path) -> float:
         process.wait(timeout=60)
 
 
+def resident_mib(pid: int) -> dict[str, float]:
+    """Resident memory of a server's process group (tritonserver and its Python backend stubs), MiB."""
+    group = os.getpgid(pid)
+    rows = subprocess.run(["ps", "-eo", "pgid=,rss=,comm="], capture_output=True, text=True, check=True).stdout
+    memory: dict[str, float] = {}
+    for pgid, rss, name in (line.split(None, 2) for line in rows.splitlines()):
+        if int(pgid) == group:
+            memory[name] = memory.get(name, 0.0) + int(rss) / 1024
+    return memory
+
+
 def capacity(repository: Path, levels: list[int], window_s: float) -> list[tuple[int, float, float, float]]:
     """(concurrency, requests/s, p50 ms, p99 ms) of one replica, closed loop, the bundled clip."""
     audio, rate = read_audio(SAMPLE_VOICE)
@@ -68,6 +79,9 @@ def capacity(repository: Path, levels: list[int], window_s: float) -> list[tuple
                 latencies = np.array(load.latencies) * 1e3
             rows.append((level, (ok1 - ok0) / window_s, float(np.percentile(latencies, 50)),
                          float(np.percentile(latencies, 99))))
+        memory = resident_mib(replica.server.pid)
+        print(f"resident memory after the load: {sum(memory.values()):.0f} MiB "
+              f"({', '.join(f'{name} {mib:.0f}' for name, mib in memory.items())})")
     finally:
         replica.stop()
     return rows
