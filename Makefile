@@ -59,7 +59,7 @@ train-default: $(STAMP)
 	$(PY) -m speech2face.training.train_default --data artifacts/synthetic-corpus --work artifacts/train-default --out models/default
 
 clean:
-	rm -rf build $(VENV) .pytest_cache
+	rm -rf build $(VENV) .venv-tools .pytest_cache
 
 # Load benchmarks and the long soak (see benchmarks/LOAD.md).
 .PHONY: soak bench-load
