@@ -127,6 +127,7 @@ class TritonServer:
         leftovers.clean_stale()
         self._workdir = Path(tempfile.mkdtemp(prefix=leftovers.WORKDIR_PREFIX))
         (self._workdir / leftovers.OWNER_FILE).write_text(f"{os.getpid()}\n")
+        atexit.register(self.stop)   # the work folder goes at exit even if the server never started
         self._log_path = self._workdir / "tritonserver.log"
         self._shm_prefix = f"{leftovers.SHM_PREFIX}{self._workdir.name}_"
         self._process: subprocess.Popen | None = None
@@ -221,7 +222,6 @@ class TritonServer:
         return self
 
     def _launch(self) -> None:
-        atexit.register(self.stop)
         with open(self._log_path, "wb") as log:
             # umask 077: the Python backend creates its /dev/shm regions (request audio) owner-only.
             self._process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
