@@ -8,8 +8,8 @@ kill the stub or abort the whole server. So every `check_interval_s` the supervi
 2. is the model ready (`/v2/models/<model>/ready`)?
 3. does a tiny canary inference (0.25 s of a tone, KServe JSON) answer with finite features?
 
-After `failures_to_restart` failed checks in a row it logs why and restarts the server on the
-same ports (SIGINT, then SIGKILL of the process group after `drain_s`). While it restarts the
+After `failures_to_restart` failed checks in a row (one, when the process has exited or Triton
+calls the stub unhealthy) it logs why and restarts the server on the same ports (SIGINT, then SIGKILL of the process group after `drain_s`). While it restarts the
 ports are closed, so readiness probes see not-ready. The outage a fatal request causes is
 therefore at most about check_interval_s * failures_to_restart + drain_s + the start time
 (measured in tests/test_attacks.py). Restarts back off (`backoff_s`); more than `max_restarts`
@@ -54,6 +54,11 @@ def canary_body(rate: int = 16000, seconds: float = 0.25) -> bytes:
          "data": [round(float(x), 5) for x in tone]},
         {"name": contract.SAMPLE_RATE.name, "shape": [1, 1], "datatype": "INT32", "data": [rate]}],
         "outputs": [{"name": contract.FACE_FEATURE_NAME}]}).encode()
+
+
+def _beyond_doubt(reason: str) -> bool:
+    """A dead process or a stub that Triton itself calls unhealthy is restarted at the first check."""
+    return reason.startswith("tritonserver exited") or "is not healthy" in reason
 
 
 def _stderr(message: str) -> None:
@@ -109,7 +114,7 @@ class Supervisor:
         while not self._stop.wait(self.policy.check_interval_s):
             reason = self.health()
             failures = failures + 1 if reason else 0
-            if reason and failures >= self.policy.failures_to_restart:
+            if reason and (failures >= self.policy.failures_to_restart or _beyond_doubt(reason)):
                 if not self._restart(reason):
                     return 1
                 failures = 0
