@@ -409,6 +409,8 @@ void blocks(const Plan& plan, const ClipSource& src, int block_begin, int block_
   const float* window = plan.window.data();
   const int* perm = plan.perm.data();
   const vf one_half = splat(0.5f);
+  const float* dft_r = plan.window_dft_r->data();
+  const float* dft_i = plan.window_dft_i->data();
   // A block can be read in place while it lies inside the source: a short source is
   // shorter than the clip, and past clip_samples only padding frames read (and are dropped).
   const std::size_t direct_limit = src.size;
@@ -424,18 +426,28 @@ void blocks(const Plan& plan, const ClipSource& src, int block_begin, int block_
       gather_block(src, start, extent, cfg.clip_samples, sc.block.data());
       base = sc.block.data();
     }
-    // Window and pack x[2k] + i x[2k+1] into z[k], 8 samples of 8 frames at a time.
+    // Pack x[2k] + i x[2k+1] into z[k], 8 samples of 8 frames at a time, summing each frame.
+    vf sum{};
     for (int n = 0; n < plan.win_padded; n += 8) {
       vf r[8];
       for (int f = 0; f < 8; ++f) r[f] = loadu(base + static_cast<std::size_t>(f) * hop + n);
       transpose8(r);
+      for (int q = 0; q < 8; ++q)
+        if (n + q < cfg.win_length) sum += r[q];
       for (int q = 0; q < 8; q += 2) {
         const int k = (n + q) >> 1;
         if (k < half) {
-          zr[k] = r[q] * splat(window[n + q]);
-          zi[k] = r[q + 1] * splat(window[n + q + 1]);
+          zr[k] = r[q];
+          zi[k] = r[q + 1];
         }
       }
+    }
+    // Take each frame's mean out before the window (its transform is added back in emit; see
+    // Plan::window_dft_r), then window.
+    const vf offset = sum * splat(1.0f / static_cast<float>(cfg.win_length));
+    for (int k = 0; k < std::min(half, plan.win_padded >> 1); ++k) {
+      zr[k] = (zr[k] - offset) * splat(window[2 * k]);
+      zi[k] = (zi[k] - offset) * splat(window[2 * k + 1]);
     }
     for (int k = plan.win_padded >> 1; k < half; ++k) zr[k] = vf{}, zi[k] = vf{};
 
@@ -443,6 +455,8 @@ void blocks(const Plan& plan, const ClipSource& src, int block_begin, int block_
 
     // Split the half-size complex FFT into the real FFT's bins 0..half, then the output.
     auto emit = [&](int k, vf xr, vf xi) {
+      xr += offset * splat(dft_r[k]);
+      xi += offset * splat(dft_i[k]);
       switch (cfg.kind) {
         case Kind::ComplexPowerlaw:  // the power law runs below, over the whole block
           stage[2 * k] = xr;

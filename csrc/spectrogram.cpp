@@ -12,6 +12,8 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <tuple>
+#include <utility>
 #include <unistd.h>
 
 namespace s2f {
@@ -30,6 +32,34 @@ namespace {
 constexpr double kPi = 3.14159265358979323846;
 
 bool is_power_of_two(int n) { return n > 1 && (n & (n - 1)) == 0; }
+
+// The periodic Hann window's real FFT (zero-padded to n_fft), computed once per (n_fft, win_length):
+// plans are built per call, and this O(n_fft * win_length) sum would cost more than a clip's features.
+std::pair<std::shared_ptr<const std::vector<float>>, std::shared_ptr<const std::vector<float>>>
+window_dft(int n_fft, int win_length) {
+  static std::mutex mu;
+  static std::map<std::pair<int, int>, std::pair<std::shared_ptr<const std::vector<float>>,
+                                                 std::shared_ptr<const std::vector<float>>>> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = cache.find({n_fft, win_length});
+  if (it != cache.end()) return it->second;
+  const int bins = n_fft / 2 + 1;
+  auto re = std::make_shared<std::vector<float>>(bins), im = std::make_shared<std::vector<float>>(bins);
+  for (int k = 0; k < bins; ++k) {
+    double sr = 0.0, si = 0.0;
+    for (int n = 0; n < win_length; ++n) {
+      const double w = 0.5 - 0.5 * std::cos(2.0 * kPi * n / win_length);
+      const long long phase = (static_cast<long long>(k) * n) % n_fft;  // exact angle reduction
+      sr += w * std::cos(2.0 * kPi * phase / n_fft);
+      si -= w * std::sin(2.0 * kPi * phase / n_fft);
+    }
+    (*re)[k] = static_cast<float>(sr);
+    (*im)[k] = static_cast<float>(si);
+  }
+  (*im)[0] = (*im)[bins - 1] = 0.0f;  // a real window's DC and Nyquist bins are real
+  if (cache.size() >= 16) cache.clear();
+  return cache[{n_fft, win_length}] = {re, im};
+}
 
 bool cpu_has_avx2() {
 #if defined(S2F_HAVE_X86_ISAS)
@@ -132,6 +162,8 @@ Plan::Plan(const SpectrogramConfig& c, const float* mel_fb, int mels) : cfg(c) {
     split_wr[k] = static_cast<float>(std::cos(a));
     split_wi[k] = static_cast<float>(std::sin(a));
   }
+
+  std::tie(window_dft_r, window_dft_i) = window_dft(cfg.n_fft, cfg.win_length);
 
   switch (cfg.kind) {
     case Kind::ComplexPowerlaw: width = 2 * cfg.n_bins(); break;

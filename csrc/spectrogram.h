@@ -48,6 +48,11 @@ struct Plan {
   std::vector<Stage> stages;     // decimation in frequency, in place
   std::vector<int> perm;         // natural frequency k -> storage position after the stages
   std::vector<float> split_wr, split_wi;  // exp(-2 pi i k / n_fft), k = 0..half/2
+  // The window's own real FFT, bins 0..half (float64 sums, rounded). Each frame's mean c is taken
+  // out before the window and c * window_dft added back after the FFT: the same transform, but
+  // float32 rounding no longer scales with a DC offset (the power law lifts it in near-zero bins),
+  // and a frame of digital silence (c = 0) stays exactly 0.
+  std::shared_ptr<const std::vector<float>> window_dft_r, window_dft_i;
   // log-mel: filter m covers bins [mel_lo[m], mel_lo[m] + mel_len[m]) with weights at mel_off[m]
   int n_mels = 0;
   std::vector<int> mel_lo, mel_len, mel_off;
