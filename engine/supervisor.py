@@ -129,8 +129,8 @@ class Supervisor:
         delay = self.policy.backoff_s[min(len(recent), len(self.policy.backoff_s) - 1)]
         self.log(f"restarting tritonserver in {delay:g} s: {reason}")
         self.restarts.append((now, reason))
-        if self.server is not None:
-            self.server.stop(timeout_s=self.policy.drain_s)
+        if self.server is not None:   # a dead stub fails every request anyway: no drain to wait for
+            self.server.stop(timeout_s=1.0 if _beyond_doubt(reason) else self.policy.drain_s)
         if self._stop.wait(delay):
             return True
         try:

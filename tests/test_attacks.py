@@ -137,26 +137,24 @@ def test_zero_byte_giant_shape_kills_the_stub_and_the_supervisor_restarts_it(sup
 
 
 # ---------------------------------------------------------- restricted APIs: refused without the key
-def _http_admin_calls(url):
-    return {
-        "shm register": (f"/v2/systemsharedmemory/region/evil/register",
-                         json.dumps({"key": "/triton_python_backend_shm_region_x", "offset": 0, "byte_size": 64})),
-        "logging": ("/v2/logging", json.dumps({"log_verbose_level": 5, "log_error": False})),
-        "trace": ("/v2/trace/setting", json.dumps({"trace_level": ["TIMESTAMPS"], "trace_rate": "1"})),
-        "repository": ("/v2/repository/index", "{}"),
-    }
+# (path, what an attacker sends, a harmless call with the key)
+HTTP_ADMIN_CALLS = {
+    "shm register": ("/v2/systemsharedmemory/region/evil/register",
+                     {"key": "/triton_python_backend_shm_region_x", "offset": 0, "byte_size": 64}, None),
+    "logging": ("/v2/logging", {"log_verbose_level": 5, "log_error": False}, {"log_verbose_level": 0}),
+    "trace": ("/v2/trace/setting", {"trace_level": ["TIMESTAMPS"], "trace_rate": "1"}, {"trace_rate": "1000"}),
+    "repository": ("/v2/repository/index", {}, {}),
+}
 
 
-@pytest.mark.parametrize("api", ["shm register", "logging", "trace", "repository"])
+@pytest.mark.parametrize("api", sorted(HTTP_ADMIN_CALLS))
 def test_http_admin_apis_need_the_key(supervised, voice, reference, api):
-    path, body = _http_admin_calls(_http(supervised))[api]
-    status, text = _post(f"http://{_http(supervised)}{path}", body.encode())
+    path, attack, harmless = HTTP_ADMIN_CALLS[api]
+    url = f"http://{_http(supervised)}{path}"
+    status, text = _post(url, json.dumps(attack).encode())
     assert status == 403 and "restricted" in text, (status, text)
-    if api != "shm register":   # with the key the call is served (registering a foreign region is not tried)
-        status, text = _post(f"http://{_http(supervised)}{path}",
-                             body.replace('"log_verbose_level": 5, "log_error": false', '"log_verbose_level": 0')
-                             .replace('"trace_level": ["TIMESTAMPS"], "trace_rate": "1"', '"trace_rate": "1000"')
-                             .encode(), admin_headers("http"))
+    if harmless is not None:   # with the key the call is served (a foreign shm region is not registered)
+        status, text = _post(url, json.dumps(harmless).encode(), admin_headers("http"))
         assert status == 200, (status, text)
     _good_answer(supervised, voice, reference)
 
