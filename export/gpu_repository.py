@@ -1,13 +1,17 @@
-"""Writes the `gpu` target: a Triton model repository for NGC containers.
+"""Writes the `gpu` target: a Triton model repository for NGC containers (docs/GPU.md).
 
-    speech2face/            ensemble (config from model_configs.ensemble_config: the cpu contract)
+The waveform layout, for the kinds the in-graph front end computes (the paper's feature):
+
+    speech2face/            ensemble: AUDIO + SAMPLE_RATE -> preprocess -> waveform_to_face
                             build_record.json, trt_timing.cache (after a plan build)
-    preprocess/             DALI backend (1/model.dali) where the FeatureSpec allows, else the
-                            Python backend with the C++ kernels on KIND_CPU (1/model.py)
-    voice_encoder/          tensorrt_plan (1/model.plan, built on the serving host) or
-    face_decoder/           onnxruntime_onnx with the TensorRT accelerator (1/model.onnx);
-                            1/model.onnx and 1/model_fp16.onnx are always written
+    preprocess/             DALI backend (1/model.dali): resample + clip policy -> CLIP (16 kHz, 6 s)
+    waveform_to_face/       tensorrt_plan: STFT front end + encoder + decoder (1/model.plan, built on
+                            the serving host, from 1/model.onnx / 1/model_fp16.onnx)
     build_plans.sh          the plan build step: run it on the serving host before tritonserver
+
+The split layout (the fallback: logmel, trim_silence, no DALI, or asked for): preprocess (DALI
+features or the Python backend with the C++ kernels), then voice_encoder and face_decoder plans,
+under the cpu target's ensemble. `choose_layout` decides and the build record says why.
 
 The ONNX files here are *serving graphs*: the bundle's graphs with their tensors renamed to the
 contract's Triton names (so tensorrt_plan and onnxruntime_onnx models need no Python glue),
@@ -15,14 +19,12 @@ outputs Triton does not serve dropped (the decoder's landmarks), and every shape
 contract. Plans are GPU- and TensorRT-specific: where this process can build them (TensorRT
 importable and a CUDA device present) the writer builds them; elsewhere it writes build_plans.sh.
 """
-
 from __future__ import annotations
 
 import dataclasses
 import json
 import shlex
 import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable
@@ -35,9 +37,10 @@ from speech2face.engine import contract
 from speech2face.engine.bundle import ModelBundle
 from speech2face.engine.contract import Tensor
 from speech2face.engine.feature_spec import FeatureSpec
-from speech2face.export import fp16, gpu_configs, model_configs, tensorrt_build
+from speech2face.export import fp16, gpu_configs, model_configs, tensorrt_build, waveform_graph
 from speech2face.export.gpu_configs import GpuPolicy
 from speech2face.export.model_configs import ServingShapes
+from speech2face.export.staging import staged_folder
 from speech2face.engine.builtin import MODEL_SOURCES
 from speech2face.engine.fileio import atomic_write_text, sha256_file
 
@@ -207,7 +210,7 @@ def _choose_preprocess(spec: FeatureSpec, policy: GpuPolicy) -> tuple[Preprocess
 
 WAVEFORM_LAYOUT, SPLIT_LAYOUT = "waveform", "split"
 NETWORKS = {WAVEFORM_LAYOUT: (contract.WAVEFORM_ENGINE,), SPLIT_LAYOUT: (contract.VOICE_ENCODER, contract.FACE_DECODER)}
-FP32_LAYER_PREFIXES = {contract.WAVEFORM_ENGINE: ("front_end/",)}  # waveform_graph.FRONT_END_PREFIX
+FP32_LAYER_PREFIXES = {contract.WAVEFORM_ENGINE: (waveform_graph.FRONT_END_PREFIX,)}  # the STFT stays FP32
 
 
 def choose_layout(spec: FeatureSpec, policy: GpuPolicy) -> tuple[str, str]:
@@ -310,8 +313,6 @@ def _write_split_networks(staging: Path, bundle: ModelBundle, shapes: ServingSha
 
 def waveform_serving_graph(bundle: ModelBundle, shapes: ServingShapes) -> onnx.ModelProto:
     """The waveform graph with the Triton names: CLIP -> FACE_FEATURE, FACE_IMAGE."""
-    from speech2face.export import waveform_graph
-
     inputs, outputs = gpu_configs.waveform_io(shapes)
     return serving_graph(waveform_graph.waveform_graph(bundle), [(contract.ONNX_CLIP_INPUT, inputs[0])],
                          list(zip(waveform_graph.OUTPUTS, outputs)))
@@ -319,8 +320,6 @@ def waveform_serving_graph(bundle: ModelBundle, shapes: ServingShapes) -> onnx.M
 
 def _write_waveform_network(staging: Path, bundle: ModelBundle, shapes: ServingShapes, policy: GpuPolicy,
                             tolerance: fp16.Fp16Tolerance) -> tuple[dict, fp16.Fp16Parity]:
-    from speech2face.export import waveform_graph
-
     graph = waveform_serving_graph(bundle, shapes)
     version_dir = _write_config(staging, gpu_configs.waveform_engine_config(shapes, policy))
     sha256 = {contract.WAVEFORM_ENGINE: _save_twins(version_dir, graph, waveform_graph.front_end_nodes(graph))}
@@ -366,12 +365,14 @@ def _write_models(staging: Path, bundle: ModelBundle, policy: GpuPolicy, toleran
 
 def write_gpu_repository(bundle: ModelBundle, out_dir: str | Path, policy: GpuPolicy = GpuPolicy(),
                          build_plans: bool | None = None,
-                         fp16_tolerance: fp16.Fp16Tolerance = fp16.Fp16Tolerance()) -> Path:
+                         fp16_tolerance: fp16.Fp16Tolerance = fp16.Fp16Tolerance(), force: bool = False) -> Path:
     """Writes the gpu repository and swaps the finished tree into place (never half-written).
 
     build_plans: None builds the TensorRT plans where this process can (tensorrt importable and a
     CUDA device present); False never builds (the target host runs build_plans.sh); True insists.
-    Refuses (Fp16ParityError) when the fp16 ONNX misses `fp16_tolerance` against the fp32 one.
+    Refuses (Fp16ParityError) when the fp16 ONNX misses `fp16_tolerance` against the fp32 one, and
+    (export/staging.py) a non-empty `out_dir` this project did not write, unless `force`, which
+    moves it aside instead of deleting it.
     """
     if build_plans is None:
         build_plans = policy.backend == "tensorrt" and tensorrt_build.can_build_plans()
@@ -379,9 +380,7 @@ def write_gpu_repository(bundle: ModelBundle, out_dir: str | Path, policy: GpuPo
         raise ValueError("plans are built for the tensorrt backend only")
     layout, layout_reason = choose_layout(bundle.feature_spec, policy)
     out_dir = Path(out_dir).resolve()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
-    try:
+    with staged_folder(out_dir, force=force) as staging:
         models = _write_models(staging, bundle, policy, fp16_tolerance, layout)
         if policy.backend == "tensorrt":
             (staging / BUILD_SCRIPT).write_text(build_script(policy, layout))
@@ -398,12 +397,6 @@ def write_gpu_repository(bundle: ModelBundle, out_dir: str | Path, policy: GpuPo
             "build_step": shlex.join(["sh", BUILD_SCRIPT]) if policy.backend == "tensorrt" else None,
         }
         atomic_write_text(staging / contract.ENSEMBLE / contract.BUILD_RECORD_FILE, json.dumps(record, indent=2) + "\n")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        staging.rename(out_dir)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
     return out_dir
 
 
@@ -422,6 +415,6 @@ def read_gpu_summary(repository: str | Path) -> str:
                      f"`sh {repository / BUILD_SCRIPT}` on the serving host before tritonserver")
     else:
         plan_text = "onnxruntime_onnx with the TensorRT accelerator (no plans)"
-    return (f"gpu target: preprocess on {record['preprocess']['backend']} "
+    return (f"gpu target, {record.get('layout', SPLIT_LAYOUT)} layout: preprocess on {record['preprocess']['backend']} "
             f"({record['preprocess']['reason']}); fp16 ONNX vs fp32 on ORT CPU: feature cosine "
             f">= {parity['feature_min_cosine']:.8f}, image max {parity['image_max_levels']} levels; {plan_text}")

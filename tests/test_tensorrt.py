@@ -21,8 +21,8 @@ from speech2face.engine import contract
 from speech2face.engine.onnx_runner import open_session
 from speech2face.export import tensorrt_build
 from speech2face.export.gpu_configs import GpuPolicy
-from speech2face.export.gpu_repository import (ONNX_FP32, PLAN, WAVEFORM_LAYOUT, parity_clips, parity_spectrograms,
-                                               write_gpu_repository)
+from speech2face.export.gpu_repository import (FP32_LAYER_PREFIXES, ONNX_FP32, PLAN, WAVEFORM_LAYOUT, parity_clips,
+                                               parity_spectrograms, write_gpu_repository)
 
 _GPU = tensorrt_build.cuda_device()
 pytestmark = [
@@ -71,7 +71,7 @@ def test_plans_and_build_records(built_repository):
         assert record["flags"]["precision"] == precision
         assert record["profile"] == {"min_batch": 1, "opt_batch": 4, "max_batch": 8}
         if name == contract.WAVEFORM_ENGINE and record["flags"]["fp16_builder_flag"]:
-            assert record["flags"]["fp32_layer_prefixes"] == ["front_end/"]
+            assert record["flags"]["fp32_layer_prefixes"] == list(FP32_LAYER_PREFIXES[name])
     # Rebuilding the same thing is skipped (same ONNX, TensorRT, GPU, flags).
     name = _record(repo)["networks"][-1]
     inputs, outputs, _ = tensorrt_build.contract_from_config(repo / name / contract.CONFIG_FILE)
@@ -80,7 +80,7 @@ def test_plans_and_build_records(built_repository):
         version / ONNX_FP32, version / PLAN, inputs, outputs, tensorrt_build.ShapeProfile(1, 4, 8),
         tensorrt_build.BuildOptions(precision=precision,
                                     timing_cache=repo / contract.ENSEMBLE / contract.TIMING_CACHE_FILE,
-                                    fp32_layer_prefixes=("front_end/",) if name == contract.WAVEFORM_ENGINE else ()),
+                                    fp32_layer_prefixes=FP32_LAYER_PREFIXES.get(name, ())),
         fp16_onnx_path=version / contract.ONNX_FP16_FILE, skip_if_current=True)
     assert again.get("skipped")
 
