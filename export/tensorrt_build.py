@@ -285,17 +285,22 @@ def _parse_and_check(trt, logger, builder, source: Path, strongly_typed: bool,
 
 
 def _keep_fp32(trt, network, prefixes: Sequence[str]) -> int:
-    """Pins the layers named with one of `prefixes` (the waveform graph's STFT front end) to FP32
-    in an FP16-flag build; returns how many."""
-    pinned = 0
-    for i in range(network.num_layers):
+    """Pins the layers from the first to the last one named with one of `prefixes` (the waveform
+    graph's STFT front end) to FP32 in an FP16-flag build; returns how many. The whole index range,
+    not only the named layers: the parser adds helper layers (the shuffles around a 1-D
+    convolution) under names of its own while it imports a node, and an FP16 shuffle of the
+    waveform would round the audio before the FP32 convolution."""
+    named = [i for i in range(network.num_layers)
+             if any(network.get_layer(i).name.startswith(p) for p in prefixes)]
+    if not named:
+        return 0
+    for i in range(named[0], named[-1] + 1):
         layer = network.get_layer(i)
-        if any(layer.name.startswith(p) for p in prefixes):
-            layer.precision = trt.float32
-            for j in range(layer.num_outputs):
+        layer.precision = trt.float32
+        for j in range(layer.num_outputs):
+            if layer.get_output(j).dtype in (trt.float16, trt.float32):  # not shape tensors
                 layer.set_output_type(j, trt.float32)
-            pinned += 1
-    return pinned
+    return named[-1] + 1 - named[0]
 
 
 def _configure(trt, builder, network, options: BuildOptions, flags: dict, profile: ShapeProfile,
