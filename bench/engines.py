@@ -10,7 +10,8 @@
 - triton-nobatch  the fused layout with max_batch_size=1 (dynamic batching off)
 - triton-http     the fused layout over HTTP
 - fastapi         bench/fastapi_baseline.py: FastAPI + uvicorn + ONNX Runtime, a subprocess
-- ort             in process: LocalRuntime (C++ features + ONNX Runtime), no server
+- ort             in process: LocalRuntime (C++ features + ONNX Runtime) with the options the default
+                  repository serves with, no server
 - torch           in process: C++ features + the PyTorch checkpoint, eager
 """
 
@@ -28,7 +29,8 @@ import urllib.request
 from pathlib import Path
 
 from speech2face.bench.measure import LevelResult, sweep
-from speech2face.bench.targets import FastAPITarget, InProcessTarget, Target, TritonTarget, ort_function, torch_function
+from speech2face.bench.targets import (FastAPITarget, InProcessTarget, Target, TritonTarget, ort_function,
+                                       served_options, torch_function)
 
 DEFAULT_TARGETS = ("triton", "triton-file", "triton-shm", "triton-2x1", "triton-ensemble", "triton-nobatch",
                    "fastapi", "ort", "torch")
@@ -111,7 +113,9 @@ def open_target(name: str, bundle, workdir: Path, stack: contextlib.ExitStack) -
     if name == "fastapi":
         return FastAPITarget(name, stack.enter_context(_fastapi(bundle.directory)))
     if name == "ort":
-        return InProcessTarget(name, ort_function(bundle), "LocalRuntime, ORT intra-op 2 threads")
+        options = served_options()
+        return InProcessTarget(name, ort_function(bundle, options),
+                               f"LocalRuntime with the default repository's options {dataclasses.asdict(options)}")
     fn, source = torch_function(bundle)
     return InProcessTarget(name, fn, f"PyTorch eager (2 threads) from {source}")
 

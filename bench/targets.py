@@ -150,10 +150,22 @@ class InProcessTarget(Target):
         return {"name": self.name, "note": self.note}
 
 
-def ort_function(bundle, threads: int = 2) -> Callable[[np.ndarray, int], np.ndarray]:
+def served_options():
+    """The RuntimeOptions the default cpu repository's fused model runs with (its BatchingPolicy),
+    so that `ort` is the very runtime `triton` serves, minus the serving path."""
+    from speech2face.engine.local_runtime import RuntimeOptions
+    from speech2face.export.model_configs import BatchingPolicy
+
+    policy = BatchingPolicy()
+    return RuntimeOptions(threads=policy.intra_op_threads, spinning=policy.allow_spinning,
+                          concurrent_runs=policy.concurrent_runs, pin_threads=policy.pin_threads)
+
+
+def ort_function(bundle, options=None) -> Callable[[np.ndarray, int], np.ndarray]:
+    """LocalRuntime in process; `options`: RuntimeOptions (default: as the default repository serves)."""
     from speech2face.engine.local_runtime import LocalRuntime
 
-    runtime = LocalRuntime(bundle, intra_op_threads=threads)
+    runtime = LocalRuntime(bundle, options=options or served_options())
     return lambda audio, rate: runtime.infer(audio, rate).feature
 
 

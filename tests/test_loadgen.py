@@ -100,7 +100,7 @@ def test_in_process_engines_agree_torch_and_onnx_runtime(bundle):
     from speech2face.engine.contract import FEATURE_ATOL
 
     torch_run, source = torch_function(bundle, threads=2)
-    ort_run = ort_function(bundle, threads=2)
+    ort_run = ort_function(bundle)
     assert source.endswith("checkpoint.pt")      # the built-in bundle carries its checkpoint
     clips = make_clips(3, 2.0)
     for audio, rate in clips:
