@@ -126,12 +126,12 @@ def _network_model(name: str, io: tuple[list[Tensor], list[Tensor]], instances: 
     )
     if policy.backend == "tensorrt":
         config.platform = "tensorrt_plan"
-        config.default_model_filename = "model.plan"
+        config.default_model_filename = contract.PLAN_FILE
         if policy.cuda_graphs:
             config.optimization.CopyFrom(_cuda_graphs(inputs, policy))
     else:
         config.platform = "onnxruntime_onnx"
-        config.default_model_filename = "model.onnx"
+        config.default_model_filename = contract.ONNX_FILE
         config.optimization.CopyFrom(_ort_tensorrt_accelerator(policy))
     return config
 

@@ -89,10 +89,11 @@ def test_fails_on_an_unreadable_pipeline(waveform_repository, tmp_path):
 def test_fails_on_a_config_off_the_contract(waveform_repository, tmp_path):
     copy = _copy(waveform_repository, tmp_path)
     config = copy / contract.ENSEMBLE / contract.CONFIG_FILE
-    config.write_text(config.read_text().replace('name: "SAMPLE_RATE"\n  data_type: TYPE_INT32',
-                                                 'name: "SAMPLE_RATE"\n  data_type: TYPE_FP32'))
+    rate = contract.SAMPLE_RATE.name
+    config.write_text(config.read_text().replace(f'name: "{rate}"\n  data_type: TYPE_INT32',
+                                                 f'name: "{rate}"\n  data_type: TYPE_FP32'))
     failures = _failures(copy)
-    assert any("SAMPLE_RATE" in f and "not the contract's" in f for f in failures), failures
+    assert any(rate in f and "not the contract's" in f for f in failures), failures
     engine = copy / contract.WAVEFORM_ENGINE / contract.CONFIG_FILE
     engine.write_text(engine.read_text().replace(contract.FACE_IMAGE_NAME, "IMAGE"))
     assert any("IMAGE" in f for f in _failures(copy))

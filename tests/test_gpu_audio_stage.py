@@ -57,7 +57,7 @@ def run_audio(pipe, clips: list[tuple[np.ndarray, int]]) -> list[np.ndarray]:
 
 def test_serialized_stage_gives_the_cpp_clip_at_16k(bundle, tmp_path):
     spec = bundle.feature_spec
-    path = write_clip_dali(spec, tmp_path / "1" / "model.dali", max_batch_size=4, device="cpu")
+    path = write_clip_dali(spec, tmp_path / "1" / contract.DALI_FILE, max_batch_size=4, device="cpu")
     voice = voice_sample()
     clips = [(voice[:300], 16000), (voice[:40000], 16000), (voice, 16000), (np.tile(voice, 3), 16000)]
     for (audio, rate), ours in zip(clips, run_audio(load_clip_pipeline(path, batch_size=4), clips)):
@@ -70,7 +70,7 @@ def test_serialized_stage_gives_the_cpp_clip_at_16k(bundle, tmp_path):
 def waveform_session(bundle, tmp_path_factory):
     from speech2face.export.waveform_graph import waveform_graph
 
-    path = tmp_path_factory.mktemp("waveform") / "model.onnx"
+    path = tmp_path_factory.mktemp("waveform") / contract.ONNX_FILE
     onnx.save(waveform_graph(bundle), str(path))
     return open_session(path, 1)
 

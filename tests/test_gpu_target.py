@@ -39,7 +39,7 @@ def shapes(bundle):
 
 
 def _config(repository, name) -> pb.ModelConfig:
-    return text_format.Parse((repository / name / "config.pbtxt").read_text(), pb.ModelConfig())
+    return text_format.Parse((repository / name / contract.CONFIG_FILE).read_text(), pb.ModelConfig())
 
 
 def _io(items) -> list[tuple]:
@@ -60,7 +60,7 @@ def test_network_models_are_tuned_plans(gpu_repository):
     for name in NETWORKS:
         config = _config(gpu_repository, name)
         assert config.platform == "tensorrt_plan"
-        assert config.default_model_filename == "model.plan"
+        assert config.default_model_filename == contract.PLAN_FILE
         assert [g.kind for g in config.instance_group] == [pb.ModelInstanceGroup.KIND_GPU]
         assert config.dynamic_batching.max_queue_delay_microseconds == policy.max_queue_delay_us
         assert [w.batch_size for w in config.model_warmup] == policy.warmup_batch_sizes()
@@ -81,7 +81,7 @@ def test_preprocess_falls_back_to_python_for_complex_powerlaw(gpu_repository, bu
     config = _config(gpu_repository, contract.PREPROCESS)
     assert config.backend == "python"
     assert [g.kind for g in config.instance_group] == [pb.ModelInstanceGroup.KIND_CPU]
-    assert (gpu_repository / contract.PREPROCESS / "1" / "model.py").exists()
+    assert (gpu_repository / contract.PREPROCESS / "1" / contract.PYTHON_MODEL_FILE).exists()
     assert next(i for i in config.input if i.name == contract.AUDIO.name).allow_ragged_batch
     record = read_build_record(gpu_repository)
     assert record["preprocess"]["backend"] == "python"
@@ -115,7 +115,7 @@ def test_build_step_and_onnx_files_are_present(gpu_repository):
         for filename in (ONNX_FP32, ONNX_FP16):
             model = onnx.load(str(gpu_repository / name / "1" / filename))
             assert max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) >= 17
-        assert not (gpu_repository / name / "1" / "model.plan").exists()  # never faked
+        assert not (gpu_repository / name / "1" / contract.PLAN_FILE).exists()  # never faked
     record = read_build_record(gpu_repository)
     assert record["target"] == "gpu"
     assert "not built here" in record["tensorrt_plans"]
@@ -123,7 +123,7 @@ def test_build_step_and_onnx_files_are_present(gpu_repository):
 
 def test_serving_onnx_files_match_their_configs(gpu_repository):
     for name in NETWORKS:
-        inputs, outputs, _ = tensorrt_build.contract_from_config(gpu_repository / name / "config.pbtxt")
+        inputs, outputs, _ = tensorrt_build.contract_from_config(gpu_repository / name / contract.CONFIG_FILE)
         for filename in (ONNX_FP32, ONNX_FP16):
             check_onnx_contract(gpu_repository / name / "1" / filename, inputs, outputs)
 
@@ -222,7 +222,7 @@ def test_onnxruntime_fallback_config(shapes):
     policy = GpuPolicy(backend="onnxruntime")
     config = gpu_configs.voice_encoder_config(shapes, policy)
     text_format.Parse(text_format.MessageToString(config), pb.ModelConfig())
-    assert config.platform == "onnxruntime_onnx" and config.default_model_filename == "model.onnx"
+    assert config.platform == "onnxruntime_onnx" and config.default_model_filename == contract.ONNX_FILE
     (accelerator,) = config.optimization.execution_accelerators.gpu_execution_accelerator
     assert accelerator.name == "tensorrt" and accelerator.parameters["precision_mode"] == "FP16"
     assert not config.optimization.cuda.graphs
@@ -240,11 +240,11 @@ def test_gpu_policy_validation():
 @pytest.mark.skipif(tensorrt_build.tensorrt_available(), reason="checks the message shown without TensorRT")
 def test_tensorrt_build_cli_without_tensorrt(gpu_repository, capsys):
     model = gpu_repository / contract.VOICE_ENCODER
-    code = tensorrt_build.main(["--config", str(model / "config.pbtxt"), "--onnx", str(model / "1" / ONNX_FP32),
-                                "--plan", str(model / "1" / "model.plan")])
+    code = tensorrt_build.main(["--config", str(model / contract.CONFIG_FILE), "--onnx", str(model / "1" / ONNX_FP32),
+                                "--plan", str(model / "1" / contract.PLAN_FILE)])
     assert code == 2
     assert "TensorRT" in capsys.readouterr().err
-    assert not (model / "1" / "model.plan").exists()
+    assert not (model / "1" / contract.PLAN_FILE).exists()
 
 
 def test_s2f_export_target_gpu(tmp_path, capsys):

@@ -49,9 +49,10 @@ def test_no_python_model_and_no_host_round_trip(waveform_repository):
 def test_ensemble_chains_audio_to_face(waveform_repository, bundle):
     ensemble = _config(waveform_repository, contract.ENSEMBLE)
     assert [(i.name, pb.DataType.Name(i.data_type)) for i in ensemble.input] == [
-        ("AUDIO", "TYPE_FP32"), ("SAMPLE_RATE", "TYPE_INT32")]
+        (contract.AUDIO.name, "TYPE_FP32"), (contract.SAMPLE_RATE.name, "TYPE_INT32")]
     assert [(o.name, list(o.dims)) for o in ensemble.output] == [
-        ("FACE_FEATURE", [bundle.feature_dim]), ("FACE_IMAGE", [bundle.image_size, bundle.image_size, 3])]
+        (contract.FACE_FEATURE_NAME, [bundle.feature_dim]),
+        (contract.FACE_IMAGE_NAME, [bundle.image_size, bundle.image_size, 3])]
     steps = ensemble.ensemble_scheduling.step
     assert [s.model_name for s in steps] == [contract.PREPROCESS, contract.WAVEFORM_ENGINE]
     available = {i.name for i in ensemble.input}
