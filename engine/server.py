@@ -58,6 +58,23 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+def _resolve_ports(host: str, ports: tuple[int, ...]) -> list[int]:
+    """The given ports, with each 0 replaced by a distinct free port (all held open while picking)."""
+    held: list[socket.socket] = []
+    try:
+        resolved = []
+        for port in ports:
+            if not port:
+                held.append(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+                held[-1].bind((host, 0))
+                port = held[-1].getsockname()[1]
+            resolved.append(port)
+        return resolved
+    finally:
+        for s in held:
+            s.close()
+
+
 def prepare_backends(directory: Path) -> Path:
     """A backend directory holding the python backend and the stub for the running Python."""
     dist = _pytriton_dir() / "tritonserver"
@@ -121,9 +138,8 @@ def supported_flags(binary: str | None = None) -> frozenset[str]:
 class TritonServer:
     def __init__(self, options: ServerOptions):
         self.options = options
-        self.grpc_port = options.grpc_port or free_port(options.host)
-        self.http_port = options.http_port or free_port(options.host)
-        self.metrics_port = options.metrics_port or free_port(options.host)
+        self.grpc_port, self.http_port, self.metrics_port = _resolve_ports(
+            options.host, (options.grpc_port, options.http_port, options.metrics_port))
         leftovers.clean_stale()
         self._workdir = Path(tempfile.mkdtemp(prefix=leftovers.WORKDIR_PREFIX))
         (self._workdir / leftovers.OWNER_FILE).write_text(f"{os.getpid()}\n")
@@ -159,10 +175,10 @@ class TritonServer:
 
     @property
     def admin_headers(self) -> dict[str, str]:
-        """The header that opens this server's restricted APIs ({} when they are open)."""
-        from speech2face.engine.admin_key import ADMIN_HEADER
+        """The headers that open this server's restricted APIs over HTTP and gRPC ({} when they are open)."""
+        from speech2face.engine.admin_key import admin_headers
 
-        return {ADMIN_HEADER: self._admin_key} if self._admin_key and not self.options.open_admin_apis else {}
+        return admin_headers("grpc", self._admin_key) if self._admin_key and not self.options.open_admin_apis else {}
 
     def _optional_args(self) -> list[str]:
         o = self.options
