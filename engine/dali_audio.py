@@ -5,13 +5,14 @@ features_reference.apply_clip_policy (repeat, then crop to ``spec.clip_samples``
 ``contract.CLIP_NAME`` (FP32, [clip_samples]):
 
 - ``source="audio"``: inputs ``contract.AUDIO`` (FP32 mono samples) and ``contract.SAMPLE_RATE``
-  (INT32 [1]); ``fn.audio_resample`` (a windowed sinc, ``quality`` 100) brings other rates to
-  16 kHz (a rate equal to the spec's passes unchanged). With ``device="gpu"`` the samples go to
-  the GPU first: resampling and the clip policy run there, only the shape predicates on the CPU.
+  (INT32 [1]); engine/dali_ops.resample (an anti-aliasing low-pass when decimating, then
+  ``fn.audio_resample``) brings other rates to 16 kHz (the spec's own rate passes unchanged).
+  With ``device="gpu"`` the samples go to the GPU first: filtering, resampling and the clip
+  policy run there, only the per-clip filter taps and the shape predicates on the CPU.
 - ``source="file"``: input ``contract.AUDIO_FILE``'s bytes as UINT8 [-1] (DALI has no string
   type, so Triton's BYTES cannot enter a DALI model; a client sends the encoded file's bytes),
-  decoded and resampled by ``fn.decoders.audio`` (CPU: DALI decodes audio on the CPU only,
-  through libsndfile), downmixed to mono, then the clip policy (on the GPU with device="gpu").
+  decoded at the file's own rate and downmixed to mono by ``fn.decoders.audio`` (on the CPU,
+  through libsndfile), then resampled and clipped like the samples above.
 
 The C++ path (engine/features.validate_audio) differs in the resampling filter only: the
 tests measure that difference and docs/GPU.md states it. Validation (NaN/Inf, rate range,
@@ -22,17 +23,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from speech2face.engine import contract
-from speech2face.engine.dali_features import _clip_policy
+from speech2face.engine.dali_ops import clip_policy, resample
 from speech2face.engine.feature_spec import FeatureSpec
 
 SOURCES = ("audio", "file")
-RESAMPLE_QUALITY = 100.0
-ANTIALIAS_TAPS = 801     # Kaiser transition ~0.008 x the input rate: 380 Hz at 48 kHz
-ANTIALIAS_CUTOFF = 0.49  # x the output rate: -6 dB at 7.84 kHz for 16 kHz
-ANTIALIAS_BETA = 10.0    # Kaiser beta: ~100 dB stop band
 FILE_DTYPE = "uint8"
 
 
@@ -50,40 +45,19 @@ def build_clip_pipeline(spec: FeatureSpec, source: str = "audio", batch_size: in
     def pipeline():
         if source == "file":
             encoded = fn.external_source(name=contract.AUDIO_FILE.name, dtype=types.UINT8, ndim=1, device="cpu")
-            audio, _rate = fn.decoders.audio(encoded, sample_rate=rate_out, downmix=True, dtype=types.FLOAT,
-                                             quality=RESAMPLE_QUALITY)
+            audio, rate = fn.decoders.audio(encoded, downmix=True, dtype=types.FLOAT)  # its own rate
+            rate = fn.reshape(rate, shape=[])
             audio = audio.gpu() if device == "gpu" else audio
+            audio = resample(audio, rate, rate_out, device)
         else:
             audio = fn.external_source(name=contract.AUDIO.name, dtype=types.FLOAT, ndim=1, device="cpu")
             rate = fn.external_source(name=contract.SAMPLE_RATE.name, dtype=types.INT32, ndim=1, device="cpu")
             rate = fn.reshape(fn.cast(rate, dtype=types.FLOAT), shape=[])
             audio = audio.gpu() if device == "gpu" else audio
-            if rate > rate_out:  # fn.audio_resample does not low-pass when it decimates
-                audio = _antialias(audio, rate, rate_out, device)
-            audio = fn.audio_resample(audio, in_rate=rate, out_rate=rate_out, dtype=types.FLOAT,
-                                      quality=RESAMPLE_QUALITY)
-        return fn.cast(_clip_policy(audio, spec.clip_samples), dtype=types.FLOAT, name=contract.CLIP_NAME)
+            audio = resample(audio, rate, rate_out, device)
+        return fn.cast(clip_policy(audio, spec.clip_samples), dtype=types.FLOAT, name=contract.CLIP_NAME)
 
     return pipeline()
-
-
-def _antialias(audio, rate, rate_out: float, device: str):
-    """Low-pass before decimation: a Kaiser-windowed sinc of ANTIALIAS_TAPS taps at the input
-    rate, cutoff ANTIALIAS_CUTOFF x the output rate, unit DC gain, built per sample from its rate
-    and applied as a one-row image filter (fn.filter: CPU and GPU)."""
-    from nvidia.dali import fn, types
-    import nvidia.dali.math as dmath
-
-    taps = ANTIALIAS_TAPS
-    n = np.arange(taps, dtype=np.float32) - (taps - 1) / 2
-    window = np.kaiser(taps, ANTIALIAS_BETA).astype(np.float32)
-    fc = ANTIALIAS_CUTOFF * rate_out / rate                       # cycles per input sample
-    x = types.Constant(n, dtype=types.FLOAT) * (2.0 * fc) + 1e-9  # no 0/0 at the centre tap
-    h = dmath.sin(np.pi * x) / (np.pi * x) * types.Constant(window, dtype=types.FLOAT)
-    h = fn.reshape(h / fn.reductions.sum(h), shape=[1, taps])
-    row = fn.reshape(audio, shape=[1, -1], layout="HW")
-    filtered = fn.filter(row, h.gpu() if device == "gpu" else h, border="constant")
-    return fn.reshape(filtered, shape=[-1])
 
 
 def write_clip_dali(spec: FeatureSpec, path: str | Path, source: str = "audio", max_batch_size: int = 32,

@@ -4,8 +4,9 @@ DALI has no complex STFT (``fn.spectrogram`` gives |X| or |X|^2 only), so it cov
 ``magnitude_powerlaw`` and ``logmel``; ``complex_powerlaw`` needs the C++ kernels (or the
 STFT inside the graph, export/frontend.py). Silence trimming is not implemented here either.
 
-The pipeline mirrors features_reference: optional resampling (``fn.audio_resample``, DALI's
-own windowed-sinc, so resampled inputs agree only approximately), the repeat-then-crop clip
+The pipeline mirrors features_reference: optional resampling (engine/dali_ops.resample:
+an anti-aliasing low-pass, then ``fn.audio_resample``, DALI's own windowed sinc, so resampled
+inputs agree only approximately), the repeat-then-crop clip
 policy (a doubling ladder of ``cat`` + ``slice`` under DALI conditionals), a periodic Hann
 STFT without centring, then |X|^power or log(mel + floor) with DALI's Slaney mel bank.
 Output per sample: (frames, F, 1) float32, like the other implementations.
@@ -25,7 +26,7 @@ from typing import Sequence
 
 import numpy as np
 
-from speech2face.engine import contract
+from speech2face.engine import contract, dali_ops
 from speech2face.engine.feature_spec import FeatureSpec
 
 SUPPORTED_KINDS = ("magnitude_powerlaw", "logmel")
@@ -49,20 +50,6 @@ def check_spec(spec: FeatureSpec) -> None:
 
 def _hann(n: int) -> list[float]:
     return [float(0.5 - 0.5 * math.cos(2.0 * math.pi * i / n)) for i in range(n)]
-
-
-def _clip_policy(audio, clip: int):
-    """Repeat-then-crop inside a pipeline (with conditionals): double the clip until it holds at
-    least `clip` samples (at most log2(clip) doublings), then crop; works on CPU or GPU data, the
-    predicates read the (CPU) shape."""
-    from nvidia.dali import fn, types
-
-    x = fn.slice(audio, 0, clip, axes=[0], out_of_bounds_policy="trim_to_shape")
-    for _ in range(max(0, math.ceil(math.log2(clip)))):
-        length = x.shape(dtype=types.INT32)[0]
-        if length < clip:
-            x = fn.slice(fn.cat(x, x, axis=0), 0, clip, axes=[0], out_of_bounds_policy="trim_to_shape")
-    return x
 
 
 def build_pipeline(
@@ -94,9 +81,8 @@ def build_pipeline(
             rate = fn.external_source(name=RATE_INPUT, dtype=getattr(types, _DALI_TYPES[RATE_DTYPE]),
                                       ndim=1, device="cpu")
             rate = fn.reshape(fn.cast(rate, dtype=types.FLOAT), shape=[])  # INT32 Hz -> float
-            audio = fn.audio_resample(audio, in_rate=rate, out_rate=float(spec.sample_rate),
-                                      dtype=types.FLOAT, quality=100.0)
-        x = _clip_policy(audio, clip)
+            audio = dali_ops.resample(audio, rate, float(spec.sample_rate), "cpu")
+        x = dali_ops.clip_policy(audio, clip)
         if device == "gpu":  # the clip policy's predicates live on the CPU; the rest on the GPU
             x = x.gpu()
         power = 1 if spec.kind == "magnitude_powerlaw" else 2

@@ -13,7 +13,8 @@ ensemble's order, runs what the model ships:
 Each stage's outputs are compared with the in-process runtime (engine/local_runtime.py on the
 bundle, default: the built-in model) on the bundled voice: 6 s at 16 kHz, its first 2.5 s
 (repeated by the clip policy) and a 44.1 kHz copy. Tolerances, per tensor:
-CLIP max |d| <= 1e-5 (16 kHz clips; the resamplers differ), SPECTROGRAM cosine >= 0.99999,
+CLIP max |d| <= 1e-5 (16 kHz clips; the resamplers differ), SPECTROGRAM cosine >= 0.99999
+(resampled clip: >= 0.999 below 7/8 of the band, where the resamplers' transition bands differ),
 FEATURE_RAW/FACE_FEATURE cosine >= 0.99999 (FP16 twin: 0.999; resampled clip: 0.999),
 FACE_IMAGE within 2 levels (FP16 twin: 8; resampled clip: 12, DALI's resampler is not ours:
 benchmarks/dali_resample_diff.py).
@@ -115,6 +116,11 @@ def compare(name: str, got: np.ndarray, want: np.ndarray, native: np.ndarray, pr
         ok = levels[native].max() <= IMAGE_MAX_LEVELS[precision] and levels.max() <= IMAGE_MAX_LEVELS["resampled"]
         return f"{name} max {int(levels[native].max())} levels{_resampled(levels, native, 'max', '{:.0f}')}", bool(ok)
     cosines = _cosines(got, want)
+    if name == contract.SPECTROGRAM_NAME and not native.all():
+        # Resampled clips: the resamplers' transition bands differ in the top eighth of the band
+        # (above 7 kHz at 16 kHz); compare the spectrogram below it.
+        below = got.shape[2] * 7 // 8
+        cosines[~native] = _cosines(got[~native][:, :, :below], want[~native][:, :, :below])
     floor = SPECTROGRAM_MIN_COSINE if name == contract.SPECTROGRAM_NAME else FEATURE_MIN_COSINE[precision]
     ok = cosines[native].min() >= floor and cosines.min() >= min(floor, FEATURE_MIN_COSINE["resampled"])
     return f"{name} min cos {cosines[native].min():.6f}{_resampled(cosines, native, 'min', '{:.6f}')}", bool(ok)

@@ -164,9 +164,17 @@ def dali_preprocess_config(shapes: ServingShapes, policy: GpuPolicy) -> pb.Model
     return config
 
 
-def ensemble_config(shapes: ServingShapes, policy: GpuPolicy) -> pb.ModelConfig:
-    """Exactly the cpu target's ensemble (same function), with the gpu target's max batch."""
-    return model_configs.ensemble_config(shapes, policy.cpu_policy)
+def ensemble_config(shapes: ServingShapes, policy: GpuPolicy, audio_file: bool = True) -> pb.ModelConfig:
+    """The cpu target's ensemble (same function), with the gpu target's max batch. Without
+    `audio_file` (a DALI preprocess: DALI takes no BYTES) AUDIO_FILE is neither an input nor mapped."""
+    config = model_configs.ensemble_config(shapes, policy.cpu_policy)
+    if not audio_file:
+        kept = [i for i in config.input if i.name != contract.AUDIO_FILE.name]
+        del config.input[:]
+        config.input.extend(kept)
+        for step in config.ensemble_scheduling.step:
+            step.input_map.pop(contract.AUDIO_FILE.name, None)
+    return config
 
 
 # ---------------------------------------------------------------------------------------------

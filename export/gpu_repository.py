@@ -357,8 +357,11 @@ def _write_models(staging: Path, bundle: ModelBundle, policy: GpuPolicy, toleran
     if not parity.ok:
         raise Fp16ParityError(f"the fp16 ONNX misses its tolerance: {parity}")
     preprocess = _write_preprocess(staging, bundle.feature_spec, shapes, policy, layout)
-    ensemble = (gpu_configs.waveform_ensemble_config if layout == WAVEFORM_LAYOUT else gpu_configs.ensemble_config)
-    _write_config(staging, ensemble(shapes, policy))  # with an empty 1/
+    if layout == WAVEFORM_LAYOUT:
+        ensemble = gpu_configs.waveform_ensemble_config(shapes, policy)
+    else:
+        ensemble = gpu_configs.ensemble_config(shapes, policy, audio_file=preprocess["backend"] == "python")
+    _write_config(staging, ensemble)  # with an empty 1/
     return {"onnx_sha256": onnx_sha256, "fp16_parity_onnxruntime_cpu": {**dataclasses.asdict(parity), "ok": parity.ok},
             "preprocess": preprocess}
 

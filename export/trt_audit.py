@@ -45,6 +45,8 @@ OPERATORS: dict[str, tuple[str, str, bool]] = {
     "Gemm": (_FB, "", True), "MatMul": (_FB, "", True),
     "ReduceMean": (_ALL, "`axes` must be an initializer", True),
     "ReduceL2": (_ALL, "`axes` must be an initializer", True),
+    "ReduceSum": (_ALL, "`axes` must be an initializer", True),
+    "Identity": (_ALL + ", BOOL", "", True),
     "GridSample": (_F, "input must be 4D; IGridSampleLayer (TensorRT >= 8.5)", True),
     "STFT": ("FP32", "`frame_step` and `window` must be initializers; real input (not in 8.5)", False),
 }
@@ -79,7 +81,7 @@ def _node_problem(node: onnx.NodeProto, constants: set[str], ranks: dict[str, in
     op = node.op_type
     if op in ("Conv", "ConvTranspose") and node.input[1] not in constants:
         return f"{node.name}: weights are not an initializer"
-    if op in ("ReduceMean", "ReduceL2", "Unsqueeze", "Squeeze") and len(node.input) > 1 \
+    if op in ("ReduceMean", "ReduceL2", "ReduceSum", "Unsqueeze", "Squeeze") and len(node.input) > 1 \
             and node.input[1] and node.input[1] not in constants:
         return f"{node.name}: axes are computed at run time"
     if op == "MaxPool" and (len(node.output) > 1 or ranks.get(node.input[0], 4) not in (4, 5)):

@@ -58,6 +58,39 @@ def test_passes_on_the_gpu_split_layout(bundle, tmp_path):
     assert _failures(repository) == []
 
 
+@pytest.fixture(scope="module")
+def magnitude_bundle(tmp_path_factory):
+    """A small untrained model on magnitude_powerlaw features (one input channel), exported with parity."""
+    import torch
+
+    from speech2face.engine.feature_spec import FeatureSpec
+    from speech2face.export.build import export_bundle
+    from speech2face.training import face_decoder, voice_encoder
+    from speech2face.training.checkpoint import Checkpoint, save_checkpoint
+
+    torch.manual_seed(0)
+    encoder = voice_encoder.VoiceEncoder(voice_encoder.VoiceEncoderConfig(
+        width=0.03125, fc_dim=64, feature_dim=128, in_channels=1)).eval()
+    decoder = face_decoder.FaceDecoder(face_decoder.PRESETS["builtin"]).eval()
+    folder = tmp_path_factory.mktemp("magnitude")
+    checkpoint = Checkpoint(encoder, decoder, FeatureSpec(kind="magnitude_powerlaw"), {"source": "test, untrained"})
+    path = save_checkpoint(folder / "checkpoint.pt", checkpoint)
+    return export_bundle(path, folder / "bundle")
+
+
+@pytest.mark.parametrize("in_graph", [True, False], ids=["waveform", "split-dali"])
+def test_passes_on_a_magnitude_model_in_both_layouts(magnitude_bundle, tmp_path, in_graph):
+    """magnitude_powerlaw: the front end computes it in the engine, or DALI computes the features
+    (the split layout's DALI preprocess, whose ensemble then takes no AUDIO_FILE)."""
+    repository = write_gpu_repository(magnitude_bundle, tmp_path / "gpu", GpuPolicy(features_in_graph=in_graph),
+                                      build_plans=False)
+    rows = check_repository(repository, magnitude_bundle)
+    assert [f"{r.stage} {r.error}" for r in rows if not r.ok] == []
+    stages = {r.stage for r in rows}
+    assert (contract.WAVEFORM_ENGINE in stages) == in_graph and (contract.VOICE_ENCODER in stages) != in_graph
+    assert any(r.file.endswith(contract.DALI_FILE) for r in rows)
+
+
 def test_fails_on_scrambled_weights(waveform_repository, tmp_path):
     copy = _copy(waveform_repository, tmp_path)
     path = copy / contract.WAVEFORM_ENGINE / "1" / contract.ONNX_FILE

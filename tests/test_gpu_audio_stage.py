@@ -141,6 +141,22 @@ def test_file_stage_decodes_like_the_cpu_target(bundle, waveform_session):
         assert np.abs(np.asarray(out[i]) - cpp_clip(decoded, rate, spec)).max() <= 1e-6
 
 
+def test_file_stage_resamples_like_the_audio_stage(bundle, waveform_session):
+    """A 44.1 kHz FLAC: decoded at its own rate, then the same anti-aliased resampling."""
+    import soxr
+
+    audio = soxr.resample(voice_sample(), 16000, 44100).astype(np.float32)
+    buffer = io.BytesIO()
+    soundfile.write(buffer, audio, 44100, format="FLAC", subtype="PCM_24")
+    pipe = build_clip_pipeline(bundle.feature_spec, "file", batch_size=1, num_threads=1)
+    pipe.build()
+    pipe.feed_input(contract.AUDIO_FILE.name, [np.frombuffer(buffer.getvalue(), np.uint8)])
+    (out,) = pipe.run()
+    decoded, _ = soundfile.read(io.BytesIO(buffer.getvalue()), dtype="float32")
+    cosine, levels = _compare_faces(bundle, waveform_session, np.asarray(out[0]), decoded, 44100)
+    assert cosine >= 0.999 and levels <= 8, (cosine, levels)
+
+
 def test_unknown_source_is_refused(bundle):
     with pytest.raises(ValueError, match="source"):
         build_clip_pipeline(bundle.feature_spec, "microphone")
