@@ -116,6 +116,18 @@ def test_full_local_cluster(tmp_path, voice):
     assert not empty, f"dashboard expressions without data: {empty}"
 
 
+def _served(cluster) -> int:
+    return sum(scenarios.successes(r.statistics()) for r in cluster.replicas.replicas)
+
+
+def _served_since(cluster, before: int, expected: int) -> int:
+    """Requests the replicas served since `before`; Triton updates its counters just after answering."""
+    deadline = time.monotonic() + 5
+    while _served(cluster) - before < expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return _served(cluster) - before
+
+
 def test_balancer_refuses_requests_over_the_size_limit(short_cluster):
     """Requests over MAX_REQUEST_BYTES stop at HAProxy (gRPC and HTTP); a small one still goes through."""
     import tritonclient.grpc as grpc_client
@@ -123,7 +135,7 @@ def test_balancer_refuses_requests_over_the_size_limit(short_cluster):
     from speech2face.engine.client_core import MAX_REQUEST_BYTES
 
     cluster = short_cluster
-    before = sum(scenarios.successes(r.statistics()) for r in cluster.replicas.replicas)
+    before = _served(cluster)
     client = grpc_client.InferenceServerClient(cluster.balancer.grpc_url)
     big = np.zeros((1, MAX_REQUEST_BYTES // 4 + 1024), np.float32)
     inputs = [grpc_client.InferInput("AUDIO", list(big.shape), "FP32"),
@@ -138,7 +150,7 @@ def test_balancer_refuses_requests_over_the_size_limit(short_cluster):
     inputs[0] = grpc_client.InferInput("AUDIO", list(small.shape), "FP32")
     inputs[0].set_data_from_numpy(small)
     served = client.infer("speech2face", inputs)
-    received = sum(scenarios.successes(r.statistics()) for r in cluster.replicas.replicas)
+    received = _served_since(cluster, before, 1)
     # HTTP announces the size: HAProxy answers 413 from the headers alone.
     host, port = cluster.balancer.http_url.split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=10)
@@ -149,4 +161,47 @@ def test_balancer_refuses_requests_over_the_size_limit(short_cluster):
     connection.close()
     assert refused.value.status() in ("StatusCode.RESOURCE_EXHAUSTED", "StatusCode.CANCELLED"), refused.value
     assert http_status == 413
-    assert served.as_numpy("FACE_IMAGE") is not None and received - before == 1
+    assert served.as_numpy("FACE_IMAGE") is not None and received == 1
+
+
+def _http_status(url: str, method: str, path: str, headers: dict[str, str], body: bytes | None = None) -> int:
+    host, port = url.split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    connection.putrequest(method, path)
+    for name, value in headers.items():
+        connection.putheader(name, value)
+    connection.endheaders(body)
+    status = connection.getresponse().status
+    connection.close()
+    return status
+
+
+def test_balancer_forwards_only_the_inference_api(short_cluster, voice):
+    """Admin APIs, compressed and unsized requests stop at HAProxy; health and inference pass."""
+    import tritonclient.grpc as grpc_client
+
+    url = short_cluster.balancer.http_url
+    assert _http_status(url, "GET", "/v2/health/ready", {}) == 200
+    assert _http_status(url, "POST", "/v2/repository/index", {"Content-Length": "0"}) == 403
+    assert _http_status(url, "POST", "/v2/models/speech2face/infer",
+                        {"Content-Length": "2", "Content-Encoding": "gzip"}, b"{}") == 415
+    assert _http_status(url, "POST", "/v2/models/speech2face/infer", {"Transfer-Encoding": "chunked"},
+                        b"0\r\n\r\n") == 411
+
+    before = _served(short_cluster)
+    client = grpc_client.InferenceServerClient(short_cluster.balancer.grpc_url)
+    with pytest.raises(grpc_client.InferenceServerException, match="not served through this proxy") as admin:
+        client.get_model_repository_index()
+    assert admin.value.status() == "StatusCode.PERMISSION_DENIED"
+    audio, rate = voice
+    inputs = [grpc_client.InferInput("AUDIO", [1, len(audio)], "FP32"),
+              grpc_client.InferInput("SAMPLE_RATE", [1, 1], "INT32")]
+    inputs[0].set_data_from_numpy(audio[None, :])
+    inputs[1].set_data_from_numpy(np.array([[rate]], np.int32))
+    # Refused from its headers while the body still uploads: UNIMPLEMENTED, or CANCELLED when the
+    # stream reset arrives first; either way no replica receives it (counted below).
+    with pytest.raises(grpc_client.InferenceServerException) as compressed:
+        client.infer("speech2face", inputs, compression_algorithm="gzip")
+    assert compressed.value.status() in ("StatusCode.UNIMPLEMENTED", "StatusCode.CANCELLED"), compressed.value
+    assert client.infer("speech2face", inputs).as_numpy("FACE_FEATURE").shape[0] == 1
+    assert _served_since(short_cluster, before, 1) == 1

@@ -1,5 +1,6 @@
 """HAProxy in front of the replicas: h2c gRPC and HTTP balancing, readiness health checks, a body
-size limit, and the runtime API that drains a replica before a rolling update stops it.
+size limit, only the inference API forwarded (no admin APIs, no compressed requests), and the
+runtime API that drains a replica before a rolling update stops it.
 
 The configuration is built line by line from the replica list (no template files).
 """
@@ -20,6 +21,54 @@ from deploy.local.tools import ensure
 # keep the window in which a dead replica still gets new requests short (the client retries those).
 CHECK = "check port {http} check-proto h1 inter 300ms fall 1 rise 2 observe layer7 error-limit 1 on-error mark-down"
 
+# What the proxy forwards: health, the speech2face model's metadata, readiness and inference. The
+# admin APIs (model repository, shared memory, logging, trace) and statistics stay inside.
+GRPC_CALLS = ("ServerLive", "ServerReady", "ServerMetadata", "ModelReady", "ModelMetadata", "ModelInfer")
+HTTP_PATHS = (r"^/v2$", r"^/v2/health/(live|ready)$", r"^/v2/models/speech2face(/versions/[0-9]+)?(/ready|/infer)?$")
+
+
+def _grpc_refusal(status: int, message: str, condition: str) -> str:
+    """A gRPC error answered by HAProxy itself (a trailers-only response)."""
+    return (f"  http-request return status 200 hdr grpc-status {status} hdr grpc-message \"{message}\""
+            f" if {condition}")
+
+
+def grpc_frontend(port: int, max_request_bytes: int) -> list[str]:
+    calls = " ".join(f"/inference.GRPCInferenceService/{call}" for call in GRPC_CALLS)
+    return [
+        "frontend grpc_in", f"  bind 127.0.0.1:{port} proto h2",
+        f"  acl inference_call path -m str {calls}",
+        _grpc_refusal(7, "not served through this proxy", "!inference_call"),
+        # Compressed messages could expand past any size checked here: refuse them (UNIMPLEMENTED).
+        _grpc_refusal(12, "compressed requests are not accepted",
+                      "{ req.hdr(grpc-encoding) -m found } !{ req.hdr(grpc-encoding) -m str identity }"),
+        # gRPC has no Content-Length: each message starts with a compressed flag (1 byte) and its
+        # length (4 bytes, big-endian). Read those 5 bytes and refuse before a replica sees it.
+        "  http-request wait-for-body time 2s at-least 5",
+        _grpc_refusal(12, "compressed requests are not accepted", "{ req.body,bytes(0,1),hex -m str 01 }"),
+        _grpc_refusal(8, f"request larger than {max_request_bytes} bytes",
+                      f"{{ req.body,bytes(1,4),be2dec(:,4) -m int gt {max_request_bytes} }}"),
+        # HAProxy's own replies carry no body, so `return` drops their content type; gRPC needs it.
+        "  http-after-response set-header content-type application/grpc"
+        " if { res.hdr(grpc-status) -m found } !{ res.hdr(content-type) -m found }",
+        "  default_backend grpc_replicas",
+    ]
+
+
+def http_frontend(port: int, max_request_bytes: int) -> list[str]:
+    return [
+        "frontend http_in", f"  bind 127.0.0.1:{port}",
+        f"  acl public_path path -m reg {' '.join(HTTP_PATHS)}",
+        "  http-request deny deny_status 403 if !public_path",
+        "  http-request return status 415 content-type text/plain string \"compressed requests are not accepted\""
+        " if { req.hdr(content-encoding) -m found }",
+        # A body must announce its length, so that the limit below can be checked from the headers.
+        "  http-request return status 411 content-type text/plain string \"Content-Length required\""
+        " if { method POST } !{ req.hdr(content-length) -m found }",
+        f"  http-request deny deny_status 413 if {{ req.hdr_val(content-length) gt {max_request_bytes} }}",
+        "  default_backend http_replicas",
+    ]
+
 
 def config_lines(replicas: list[Replica], grpc_port: int, http_port: int, socket_path: Path,
                  max_request_bytes: int) -> list[str]:
@@ -27,18 +76,7 @@ def config_lines(replicas: list[Replica], grpc_port: int, http_port: int, socket
         "global", f"  stats socket {socket_path} mode 600 level admin", "  maxconn 1024",
         "defaults", "  mode http", "  timeout connect 2s", "  timeout client 60s", "  timeout server 60s",
         "  option redispatch", "  retries 3",
-        # gRPC has no Content-Length: each message starts with a flag byte and its length (4 bytes,
-        # big-endian). Read those 5 bytes and answer RESOURCE_EXHAUSTED (8) before a replica sees it.
-        "frontend grpc_in", f"  bind 127.0.0.1:{grpc_port} proto h2",
-        "  http-request wait-for-body time 2s at-least 5",
-        "  http-request return status 200 hdr content-type application/grpc hdr grpc-status 8"
-        f" hdr grpc-message \"request larger than {max_request_bytes} bytes\""
-        f" if {{ req.body,bytes(1,4),be2dec(:,4) -m int gt {max_request_bytes} }}",
-        "  default_backend grpc_replicas",
-        # HTTP requests announce their size: larger ones get 413 before reaching a replica.
-        "frontend http_in", f"  bind 127.0.0.1:{http_port}",
-        f"  http-request deny deny_status 413 if {{ req.hdr_val(content-length) gt {max_request_bytes} }}",
-        "  default_backend http_replicas",
+        *grpc_frontend(grpc_port, max_request_bytes), *http_frontend(http_port, max_request_bytes),
     ]
     for backend, port_of, proto in (("grpc_replicas", "grpc_port", " proto h2"), ("http_replicas", "http_port", "")):
         lines += [f"backend {backend}", "  balance leastconn", "  option httpchk",
