@@ -58,6 +58,22 @@ inline void storeu(float* p, vf v) { *reinterpret_cast<vfu*>(p) = v; }
 // computed for this project with numpy). sign(x)|x|^0.3 then has relative error < 1e-6
 // (tests/test_features_cpp.py requires <= 1e-5 for |x| > 1e-3 against float64 numpy).
 // Inputs below FLT_MIN (zero and denormals) give exactly 0; |x|^p of them is < 4e-12 for p=0.3.
+// Polynomial coefficients, highest degree first, one table per fit (least-squares on Chebyshev
+// nodes): exp2(f) on [-0.5, 0.5]; log2(1+u) = u * P(u) for the AVX-512 getmant split,
+// u in [-0.25, 0.5), and for the portable split, u in [sqrt(1/2) - 1, sqrt(2) - 1).
+constexpr float kExp2[] = {0.00134004f, 0.00967604f, 0.05550327f, 0.24022107f, 0.69314718f, 1.00000012f};
+constexpr float kLog2Getmant[] = {0.11998387f, -0.24276374f, 0.29829070f, -0.36154732f,
+                                  0.48062411f, -0.72132826f, 1.44269633f};
+constexpr float kLog2Portable[] = {0.17212874f, -0.26950628f, 0.29563361f, -0.35935065f,
+                                   0.48062915f, -0.72136402f, 1.44269645f};
+
+template <std::size_t N>
+inline vf horner(vf x, const float (&c)[N]) {
+  vf r = splat(c[0]);
+  for (std::size_t k = 1; k < N; ++k) r = r * x + splat(c[k]);
+  return r;
+}
+
 #if S2F_LEVEL == 3
 // AVX-512 (VL, on 256-bit vectors): getexp/getmant split the float, scalef rebuilds it.
 inline vf log2_abs(vf ax) {
@@ -66,25 +82,12 @@ inline vf log2_abs(vf ax) {
   const vf u = m - splat(1.0f);  // [-0.25, 0.5)
   // getexp is floor(log2|x|) (mantissa in [1, 2)); getmant halved mantissas >= 1.5.
   const vf e1 = (vf)e + (vf)((vi)(m < splat(1.0f)) & (vi)splat(1.0f));
-  // log2(1+u) = u * P(u) on [-0.25, 0.5], |error| < 7e-7
-  vf p = splat(0.11998387f);
-  p = p * u + splat(-0.24276374f);
-  p = p * u + splat(0.29829070f);
-  p = p * u + splat(-0.36154732f);
-  p = p * u + splat(0.48062411f);
-  p = p * u + splat(-0.72132826f);
-  p = p * u + splat(1.44269633f);
-  return e1 + u * p;
+  return e1 + u * horner(u, kLog2Getmant);  // |error| < 7e-7
 }
 inline vf exp2v(vf y) {
   const vf n = (vf)_mm256_roundscale_ps((__m256)y, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   const vf f = y - n;  // [-0.5, 0.5]
-  vf q = splat(0.00134004f);
-  q = q * f + splat(0.00967604f);
-  q = q * f + splat(0.05550327f);
-  q = q * f + splat(0.24022107f);
-  q = q * f + splat(0.69314718f);
-  q = q * f + splat(1.00000012f);
+  const vf q = horner(f, kExp2);
   return (vf)_mm256_scalef_ps((__m256)q, (__m256)n);  // q * 2^n, 0 on underflow
 }
 #else
@@ -97,15 +100,7 @@ inline vf log2_abs(vf ax) {
   m = big ? m * splat(0.5f) : m;
   e = e - big;                                   // big is -1: e + 1
   vf u = m - splat(1.0f);                        // [sqrt(1/2) - 1, sqrt(2) - 1)
-  // log2(1+u) = u * P(u), |error| < 6e-7
-  vf p = splat(0.17212874f);
-  p = p * u + splat(-0.26950628f);
-  p = p * u + splat(0.29563361f);
-  p = p * u + splat(-0.35935065f);
-  p = p * u + splat(0.48062915f);
-  p = p * u + splat(-0.72136402f);
-  p = p * u + splat(1.44269645f);
-  return __builtin_convertvector(e, vf) + u * p;
+  return __builtin_convertvector(e, vf) + u * horner(u, kLog2Portable);  // |error| < 6e-7
 }
 
 inline vf exp2v(vf y) {
@@ -116,12 +111,7 @@ inline vf exp2v(vf y) {
   vf n = shifted - magic;
   vf f = y - n;  // in [-0.5, 0.5]
   vi ni = (vi)shifted - (vi)magic;
-  vf q = splat(0.00134004f);
-  q = q * f + splat(0.00967604f);
-  q = q * f + splat(0.05550327f);
-  q = q * f + splat(0.24022107f);
-  q = q * f + splat(0.69314718f);
-  q = q * f + splat(1.00000012f);
+  vf q = horner(f, kExp2);
   vf scale = (vf)((ni + 127) << 23);
   return q * scale;
 }
@@ -152,31 +142,24 @@ inline vf natural_log(vf v) { return log2_abs(v) * splat(0.69314718f); }
 // the 8-wide functions above, but evaluated with fused multiply-adds: equal to float32 rounding,
 // not bit for bit); elsewhere 8.
 #if S2F_LEVEL == 3
+template <std::size_t N>
+inline __m512 horner16(__m512 x, const float (&c)[N]) {
+  __m512 r = _mm512_set1_ps(c[0]);
+  for (std::size_t k = 1; k < N; ++k) r = _mm512_fmadd_ps(r, x, _mm512_set1_ps(c[k]));
+  return r;
+}
 inline __m512 log2_abs16(__m512 ax) {
   const __m512 one = _mm512_set1_ps(1.0f);
   const __m512 e = _mm512_getexp_ps(ax);
   const __m512 m = _mm512_getmant_ps(ax, _MM_MANT_NORM_p75_1p5, _MM_MANT_SIGN_zero);
   const __m512 u = _mm512_sub_ps(m, one);
   const __m512 e1 = _mm512_mask_add_ps(e, _mm512_cmp_ps_mask(m, one, _CMP_LT_OQ), e, one);
-  __m512 p = _mm512_set1_ps(0.11998387f);
-  p = _mm512_fmadd_ps(p, u, _mm512_set1_ps(-0.24276374f));
-  p = _mm512_fmadd_ps(p, u, _mm512_set1_ps(0.29829070f));
-  p = _mm512_fmadd_ps(p, u, _mm512_set1_ps(-0.36154732f));
-  p = _mm512_fmadd_ps(p, u, _mm512_set1_ps(0.48062411f));
-  p = _mm512_fmadd_ps(p, u, _mm512_set1_ps(-0.72132826f));
-  p = _mm512_fmadd_ps(p, u, _mm512_set1_ps(1.44269633f));
-  return _mm512_fmadd_ps(u, p, e1);
+  return _mm512_fmadd_ps(u, horner16(u, kLog2Getmant), e1);
 }
 inline __m512 exp2v16(__m512 y) {
   const __m512 n = _mm512_roundscale_ps(y, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   const __m512 f = _mm512_sub_ps(y, n);
-  __m512 q = _mm512_set1_ps(0.00134004f);
-  q = _mm512_fmadd_ps(q, f, _mm512_set1_ps(0.00967604f));
-  q = _mm512_fmadd_ps(q, f, _mm512_set1_ps(0.05550327f));
-  q = _mm512_fmadd_ps(q, f, _mm512_set1_ps(0.24022107f));
-  q = _mm512_fmadd_ps(q, f, _mm512_set1_ps(0.69314718f));
-  q = _mm512_fmadd_ps(q, f, _mm512_set1_ps(1.00000012f));
-  return _mm512_scalef_ps(q, n);
+  return _mm512_scalef_ps(horner16(f, kExp2), n);
 }
 inline __m512 power16(__m512 x, __m512 p, bool sign) {
   const __m512i bits = _mm512_castps_si512(x);
