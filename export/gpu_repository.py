@@ -13,12 +13,12 @@ The split layout (the fallback: logmel, trim_silence, no DALI, or asked for): pr
 features or the Python backend with the C++ kernels), then voice_encoder and face_decoder plans,
 under the cpu target's ensemble. `choose_layout` decides and the build record says why.
 
-The ONNX files here are *serving graphs*: the bundle's graphs with their tensors renamed to the
-contract's Triton names (so tensorrt_plan and onnxruntime_onnx models need no Python glue),
-outputs Triton does not serve dropped (the decoder's landmarks), and every shape pinned to the
-contract. Plans are GPU- and TensorRT-specific: where this process can build them (TensorRT
-importable and a CUDA device present) the writer builds them; elsewhere it writes build_plans.sh.
+The ONNX files here are *serving graphs* (export/serving_graph.py): the bundle's graphs with
+their tensors renamed to the contract's Triton names. Plans are GPU- and TensorRT-specific: where
+this process can build them (TensorRT importable and a CUDA device present) the writer builds
+them; elsewhere it writes build_plans.sh.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -35,16 +35,15 @@ from google.protobuf import text_format
 
 from speech2face.engine import contract
 from speech2face.engine.bundle import ModelBundle
-from speech2face.engine.contract import Tensor
 from speech2face.engine.feature_spec import FeatureSpec
 from speech2face.export import fp16, gpu_configs, model_configs, tensorrt_build, waveform_graph
 from speech2face.export.gpu_configs import GpuPolicy
 from speech2face.export.model_configs import ServingShapes
+from speech2face.export.serving_graph import serving_graph
 from speech2face.export.staging import staged_folder
 from speech2face.engine.builtin import MODEL_SOURCES
 from speech2face.engine.fileio import atomic_write_text, sha256_file
 
-MIN_OPSET = 17
 BUILD_SCRIPT = contract.BUILD_PLANS_FILE
 TIMING_CACHE = contract.TIMING_CACHE_FILE
 ONNX_FP32 = contract.ONNX_FILE
@@ -58,75 +57,6 @@ class Fp16ParityError(RuntimeError):
 
 # ---------------------------------------------------------------------------------------------
 # Serving graphs
-
-def serving_graph(source: str | Path | onnx.ModelProto, inputs: list[tuple[str, Tensor]],
-                  outputs: list[tuple[str, Tensor]]) -> onnx.ModelProto:
-    """The ONNX at `source` with inputs/outputs renamed to the contract tensors they carry (pairs of
-    ONNX name and contract Tensor), other outputs dropped, shapes pinned to [batch, *dims]."""
-    model = onnx.load(str(source)) if not isinstance(source, onnx.ModelProto) else source
-    opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
-    if opset < MIN_OPSET:
-        raise ValueError(f"{source}: opset {opset}; the gpu target needs opset >= {MIN_OPSET}")
-    rename = {name: tensor.name for name, tensor in (*inputs, *outputs)}
-    graph = model.graph
-    internal = {n for node in graph.node for n in (*node.input, *node.output)}
-    clashes = (set(rename.values()) & internal) - set(rename)
-    if clashes:
-        raise ValueError(f"{source}: contract names {sorted(clashes)} already name tensors in the graph")
-    by_name = {o.name: o for o in graph.output}
-    missing = [name for name, _ in outputs if name not in by_name] + [
-        name for name, _ in inputs if name not in {i.name for i in graph.input}]
-    if missing:
-        raise ValueError(f"{source}: no graph tensors named {missing}")
-    kept = [by_name[name] for name, _ in outputs]
-    del graph.output[:]
-    graph.output.extend(kept)
-    for node in graph.node:
-        node.input[:] = [rename.get(n, n) for n in node.input]
-        node.output[:] = [rename.get(n, n) for n in node.output]
-    for value in graph.value_info:
-        value.name = rename.get(value.name, value.name)
-    for value, tensor in [*((i, t) for i in graph.input for n, t in inputs if i.name == n),
-                          *((o, t) for o in graph.output for n, t in outputs if o.name == n)]:
-        value.name = tensor.name
-        shape = value.type.tensor_type.shape
-        del shape.dim[:]
-        shape.dim.add().dim_param = "batch"
-        for d in tensor.dims:
-            shape.dim.add().dim_value = d
-    _cast_to_uint8_last(model)
-    onnx.checker.check_model(model, full_check=True)
-    tensorrt_build.check_onnx_contract(model, [t for _, t in inputs], [t for _, t in outputs])
-    return model
-
-
-def _cast_to_uint8_last(model: onnx.ModelProto) -> None:
-    """TensorRT allows UINT8 only as a network input or output, and the decoder casts its image to
-    uint8 before the HWC transpose (to_uint8_image): Cast(u8) -> Transpose -> output becomes
-    Transpose -> Cast(u8) -> output (the same values; found by export/trt_audit.py)."""
-    graph = model.graph
-    outputs = {o.name for o in graph.output}
-    users: dict[str, list[onnx.NodeProto]] = {}
-    for node in graph.node:
-        for name in node.input:
-            users.setdefault(name, []).append(node)
-    for cast in graph.node:
-        to = next((a.i for a in cast.attribute if a.name == "to"), None)
-        after = users.get(cast.output[0], [])
-        if (cast.op_type != "Cast" or to != onnx.TensorProto.UINT8 or cast.output[0] in outputs
-                or len(after) != 1 or after[0].op_type != "Transpose" or after[0].output[0] not in outputs):
-            continue
-        transpose = after[0]
-        source, moved, final = cast.input[0], cast.output[0], transpose.output[0]
-        transpose.input[0], transpose.output[0] = source, moved
-        cast.input[0], cast.output[0] = moved, final
-        nodes = [n for n in graph.node if n is not cast] + [cast]  # keep topological order
-        del graph.node[:]
-        graph.node.extend(nodes)
-        for value in graph.value_info:
-            if value.name == moved:
-                value.type.tensor_type.elem_type = onnx.TensorProto.FLOAT
-
 
 def _serving_graphs(bundle: ModelBundle, shapes: ServingShapes) -> dict[str, onnx.ModelProto]:
     enc_in, enc_out = model_configs.voice_encoder_io(shapes)
