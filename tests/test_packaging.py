@@ -108,20 +108,25 @@ def test_installed_export_serve_and_infer_from_any_folder(installed, tmp_path):
     assert (tmp_path / "repo" / "speech2face" / "config.pbtxt").is_file()
     assert (tmp_path / "repo" / "speech2face" / "1" / "model.py").is_file()
 
+    audio = (0.2 * np.sin(2 * np.pi * 180 * np.arange(16000 * 2) / 16000)).astype(np.float32)
+    soundfile.write(tmp_path / "voice.wav", audio, 16000)
+    _serve_and_infer(s2f, tmp_path, env, "repo", "voice.wav")
+    assert _tree(site / "speech2face") == before, "the installed package wrote into site-packages"
+
+
+def _serve_and_infer(s2f: Path, cwd: Path, env: dict[str, str], repository: str, audio: str) -> None:
+    """`s2f serve` on free ports, then `s2f infer --url` against it, both run from `cwd`."""
     ports = [str(free_port()) for _ in range(3)]
-    server = subprocess.Popen([s2f, "serve", "--repository", "repo", "--http-port", ports[0],
+    server = subprocess.Popen([s2f, "serve", "--repository", repository, "--http-port", ports[0],
                                "--grpc-port", ports[1], "--metrics-port", ports[2]],
-                              cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                              cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert "serving" in server.stdout.readline()
-        audio = (0.2 * np.sin(2 * np.pi * 180 * np.arange(16000 * 2) / 16000)).astype(np.float32)
-        soundfile.write(tmp_path / "voice.wav", audio, 16000)
-        _run([s2f, "infer", "voice.wav", "-o", "face.png", "--url", f"127.0.0.1:{ports[1]}"], cwd=tmp_path, env=env)
-        assert (tmp_path / "face.png").stat().st_size > 0
+        _run([s2f, "infer", audio, "-o", "served.png", "--url", f"127.0.0.1:{ports[1]}"], cwd=cwd, env=env)
+        assert (cwd / "served.png").stat().st_size > 0
     finally:
         server.terminate()
         server.wait(timeout=60)
-    assert _tree(site / "speech2face") == before, "the installed package wrote into site-packages"
 
 
 def test_missing_builtin_model_names_make_train_default(monkeypatch, tmp_path):
@@ -152,7 +157,8 @@ def test_fresh_virtualenv_installs_the_checkout_with_serve_and_serves(tmp_path):
     _run([s2f, "export", "--out", "repo"], cwd=work, env=env)
     sample = _run([env_dir / "bin" / "python", "-c", "import speech2face.engine.builtin as b; print(b.SAMPLE_VOICE)"],
                   cwd=work, env=env).stdout.strip()
-    # Without --url, `s2f infer` starts a server on the built-in model for the command: serve + infer.
+    _serve_and_infer(s2f, work, env, "repo", sample)
+    # Without --url (and no server on the usual port), `s2f infer` serves the built-in model itself.
     _run([s2f, "infer", sample, "-o", "face.png"], cwd=work, env=env)
     assert (work / "face.png").stat().st_size > 0
     torch = subprocess.run([env_dir / "bin" / "python", "-c", "import torch"], capture_output=True)
