@@ -20,6 +20,7 @@ import dataclasses
 import functools
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -147,7 +148,7 @@ class TritonServer:
         self._log_path = self._workdir / "tritonserver.log"
         self._shm_prefix = f"{leftovers.SHM_PREFIX}{self._workdir.name}_"
         self._process: subprocess.Popen | None = None
-        self._admin_key = options.admin_key or (None if options.open_admin_apis else admin_key())
+        self._admin_key = options.admin_key or (None if options.open_admin_apis else _server_admin_key())
 
     @property
     def grpc_url(self) -> str:
@@ -333,6 +334,17 @@ class TritonServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _server_admin_key() -> str:
+    """The user's admin key; where it cannot be stored (a read-only home), a key nobody knows:
+    the admin APIs then stay closed to everyone, which is the safe side."""
+    try:
+        return admin_key()
+    except OSError as error:
+        print(f"tritonserver: no admin key ({error}); the admin APIs are closed to every caller "
+              f"(set S2F_ADMIN_KEY or S2F_ADMIN_KEY_FILE to open them to your tools)", file=sys.stderr)
+        return secrets.token_hex(32)
 
 
 def _kill_group(process: subprocess.Popen) -> None:
