@@ -364,11 +364,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    from speech2face.engine.audio_io import AudioFileError
-    from speech2face.engine.client import InferenceError
-    from speech2face.engine.server import ServerError
-
+    try:
+        args = build_parser().parse_args(argv)
+        from speech2face.engine.audio_io import AudioFileError
+        from speech2face.engine.client import InferenceError
+        from speech2face.engine.server import ServerError
+    except KeyboardInterrupt:   # Ctrl-C while the command is still loading: nothing started yet
+        print("s2f: interrupted", file=sys.stderr)
+        return 130
     try:
         return args.run(args)
     except KeyboardInterrupt:   # every server a command started is stopped on the way out
