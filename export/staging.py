@@ -63,8 +63,9 @@ def check_target(target: str | Path, force: bool = False, kind: str = "repositor
     if target.is_dir() and not target.is_symlink() and is_ours(target):
         return
     what = "a file" if not target.is_dir() else "a folder that holds files not written by s2f"
-    raise ForeignFolderError(f"{target} is {what}; refusing to replace it with a {kind}. Choose a new or empty "
-                             f"folder, or pass --force to move it aside to {target.name}.replaced-<time> and write there")
+    raise ForeignFolderError(f"{target} is {what}; refusing to replace it with a {kind}. Choose a new or "
+                             f"empty folder, or pass --force to move it aside to {target.name}.replaced-<time> "
+                             f"and write there")
 
 
 def set_aside(target: str | Path) -> Path | None:
@@ -110,8 +111,9 @@ def staged_folder(target: str | Path, force: bool = False, kind: str = "reposito
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.staging-"))
     try:
         yield staging
-        (staging / MARKER).write_text(json.dumps({"writer": "speech2face", "kind": kind,
-                                                  "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}) + "\n")
+        written_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        marker = {"writer": "speech2face", "kind": kind, "written_at": written_at}
+        (staging / MARKER).write_text(json.dumps(marker) + "\n")
         _swap_into_place(staging, target, force, kind)
     finally:
         if staging.exists():

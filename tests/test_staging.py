@@ -1,4 +1,4 @@
-"""export/staging.py and `s2f export`: a folder is written whole or not at all, and nothing we did not write is deleted."""
+"""export/staging.py and `s2f export`: a folder is written whole or not at all; nothing we did not write is deleted."""
 
 from __future__ import annotations
 
