@@ -74,3 +74,15 @@ def test_s2f_export_refuses_a_users_folder(tmp_path, capsys):
     kept = [p for p in tmp_path.iterdir() if p.name.startswith("out.replaced-")]
     assert len(kept) == 1 and (kept[0] / "thesis.tex").read_text() == "years of work"
     assert main(["export", "--out", str(target)]) == 0   # our own repository: rewritten without --force
+
+
+def test_s2f_export_gpu_keeps_a_users_folder(tmp_path):
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "notes.txt").write_text("mine")
+    assert main(["export", "--target", "gpu", "--out", str(target), "--no-build-plans"]) == 2
+    assert (target / "notes.txt").read_text() == "mine"
+    assert main(["export", "--target", "gpu", "--out", str(target), "--no-build-plans", "--force"]) == 0
+    kept = [p for p in tmp_path.iterdir() if p.name.startswith("out.replaced-")]
+    assert len(kept) == 1 and (kept[0] / "notes.txt").read_text() == "mine"
+    assert (target / "speech2face" / "config.pbtxt").is_file()
