@@ -4,8 +4,8 @@
 - triton-file     the same, each clip sent as a 16-bit FLAC file through AUDIO_FILE
 - triton-shm      the same, samples through system shared memory (a co-located client)
 - triton-2x1      the fused layout with 2 instances of 1 thread each
-- triton-nospin   the fused layout with ONNX Runtime's workers sleeping between operators
-- triton-1run     the fused layout running a batch as one ONNX Runtime call (no concurrent chunks)
+- triton-nolanes  the fused layout running a batch as one 2-thread call (no single-thread lanes)
+- triton-2x2      the fused layout with 2 instances of 2 threads each
 - triton-ensemble the ensemble layout (preprocess -> voice_encoder -> face_decoder)
 - triton-nobatch  the fused layout with max_batch_size=1 (dynamic batching off)
 - triton-http     the fused layout over HTTP
@@ -49,8 +49,8 @@ TRITON_TARGETS = {
     "triton-file": TritonSetup(send="file"),
     "triton-shm": TritonSetup(send="shm"),
     "triton-2x1": TritonSetup(policy=(("instances", 2), ("intra_op_threads", 1))),
-    "triton-nospin": TritonSetup(policy=(("allow_spinning", False),)),
-    "triton-1run": TritonSetup(policy=(("concurrent_runs", 1),)),
+    "triton-nolanes": TritonSetup(policy=(("concurrent_runs", 0),)),
+    "triton-2x2": TritonSetup(policy=(("instances", 2), ("intra_op_threads", 2))),
     "triton-ensemble": TritonSetup(layout="ensemble"),
     "triton-nobatch": TritonSetup(policy=(("max_batch_size", 1),)),
     "triton-http": TritonSetup(protocol="http"),

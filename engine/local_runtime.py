@@ -33,12 +33,12 @@ class RuntimeOptions:
 
     threads: int = 0              # ONNX Runtime intra-op and feature-kernel threads; 0: all cores
     spinning: bool = False        # ONNX Runtime workers busy-wait between parallel sections
-    concurrent_runs: int = 1      # a batch of several clips runs as this many concurrent chunks
+    concurrent_runs: int = 0      # single-thread lanes a batch of several clips is split over; 0: none
     pin_threads: bool = False     # the calling thread and each ONNX Runtime worker on a CPU of its own
 
     def __post_init__(self):
-        if self.pin_threads and self.concurrent_runs > 1:
-            raise ValueError("pin_threads pins one calling thread; it cannot be combined with concurrent_runs > 1")
+        if self.pin_threads and self.concurrent_runs:
+            raise ValueError("pin_threads pins one calling thread; it cannot be combined with concurrent_runs")
 
     def placement(self) -> tuple[int | None, tuple[int, ...]]:
         """(the caller's CPU, the workers' CPUs) when pinning and there are enough CPUs, else (None, ())."""
@@ -48,6 +48,20 @@ class RuntimeOptions:
         return cpus[0], tuple(cpus[1:self.threads])
 
 
+@dataclasses.dataclass
+class _Lane:
+    """One encoder and decoder session pair and the feature-kernel threads that go with them."""
+
+    encoder: object
+    decoder: object
+    threads: int
+
+    @classmethod
+    def open(cls, bundle: ModelBundle, threads: int, spinning: bool = False, workers: tuple[int, ...] = ()):
+        return cls(open_session(bundle.voice_encoder, threads, spinning, workers),
+                   open_session(bundle.face_decoder, threads, spinning, workers), threads)
+
+
 class LocalRuntime:
     def __init__(self, bundle: ModelBundle, intra_op_threads: int = 0, options: RuntimeOptions | None = None):
         self.bundle = bundle
@@ -55,36 +69,40 @@ class LocalRuntime:
         self.threads = self.options.threads
         self._caller_cpu, workers = self.options.placement()
         self._pinned = threading.local()
-        self.encoder = open_session(bundle.voice_encoder, self.threads, self.options.spinning, workers)
-        self.decoder = open_session(bundle.face_decoder, self.threads, self.options.spinning, workers)
-        self._pool = (ThreadPoolExecutor(self.options.concurrent_runs, thread_name_prefix="s2f-run")
-                      if self.options.concurrent_runs > 1 else None)
+        self._main = _Lane.open(bundle, self.threads, self.options.spinning, workers)
+        self.encoder, self.decoder = self._main.encoder, self._main.decoder
+        # Single-thread lanes for batches: independent sessions computing side by side never wait
+        # for each other, where one multi-thread run meets a barrier at every operator.
+        lanes = self.options.concurrent_runs
+        self._lanes = [_Lane.open(bundle, 1) for _ in range(lanes)]
+        self._pool = ThreadPoolExecutor(lanes, thread_name_prefix="s2f-lane") if lanes else None
 
     def run(self, clips: list[np.ndarray], stage: Callable[[str], ContextManager] = _untimed,
             ) -> tuple[np.ndarray, np.ndarray]:
         """Validated clips (mono float32 at the spec's rate) -> (normalised features, uint8 images).
 
-        `stage(name)` wraps each stage (the served model times them into its metrics). With
-        `concurrent_runs` > 1, a batch is cut into that many chunks run side by side: ONNX
-        Runtime's caller threads then join its pool's workers, so the cores stay busy where one
-        batched run would wait at every operator's barrier.
+        `stage(name)` wraps each stage (the served model times them into its metrics). A lone
+        clip runs on all `threads`; with `concurrent_runs` lanes a batch is cut into that many
+        chunks, each run on its own single-thread lane at the same time (timed as one stage).
         """
         if self._caller_cpu is not None and not getattr(self._pinned, "done", False):
             os.sched_setaffinity(0, {self._caller_cpu})  # pid 0: this thread only
             self._pinned.done = True
         if self._pool is None or len(clips) < 2:
-            return self._run_chunk(clips, stage)
-        chunks = [c for c in np.array_split(np.arange(len(clips)), self.options.concurrent_runs) if c.size]
-        results = list(self._pool.map(lambda idx: self._run_chunk([clips[i] for i in idx], _untimed), chunks))
+            return self._run_lane(self._main, clips, stage)
+        chunks = [c for c in np.array_split(np.arange(len(clips)), len(self._lanes)) if c.size]
+        with stage("lanes"):
+            results = list(self._pool.map(lambda lane, idx: self._run_lane(lane, [clips[i] for i in idx], _untimed),
+                                          self._lanes, chunks))
         return np.concatenate([r[0] for r in results]), np.concatenate([r[1] for r in results])
 
-    def _run_chunk(self, clips: list[np.ndarray], stage: Callable[[str], ContextManager]):
+    def _run_lane(self, lane: _Lane, clips: list[np.ndarray], stage: Callable[[str], ContextManager]):
         with stage("features"):
-            spectrograms = compute_features(clips, self.bundle.feature_spec, self.threads or None)
+            spectrograms = compute_features(clips, self.bundle.feature_spec, lane.threads or None)
         with stage("encoder"):
-            raw, normalized = self.encoder.run(None, {contract.ONNX_ENCODER_INPUT: spectrograms})
+            raw, normalized = lane.encoder.run(None, {contract.ONNX_ENCODER_INPUT: spectrograms})
         with stage("decoder"):
-            images, _landmarks = self.decoder.run(None, {contract.ONNX_DECODER_INPUT: raw})
+            images, _landmarks = lane.decoder.run(None, {contract.ONNX_DECODER_INPUT: raw})
         return normalized, images
 
     def infer_batch(self, clips: list[tuple[np.ndarray, int]]) -> list[FaceResult]:

@@ -18,7 +18,7 @@ import time
 REFUSALS = "s2f_refusals_total"
 STAGE_DURATION = "s2f_stage_duration_us_total"
 STAGE_RUNS = "s2f_stage_runs_total"
-STAGES = ("inputs", "decode", "features", "encoder", "decoder", "outputs")
+STAGES = ("inputs", "features", "encoder", "decoder", "lanes", "outputs")
 
 
 class ModelMetrics:

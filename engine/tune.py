@@ -38,10 +38,12 @@ class Candidate:
     max_queue_delay_us: int
     max_batch_size: int
     threads: int | None = None     # per instance; None keeps the repository's setting
+    lanes: int | None = None       # fused model's single-thread lanes for batches; None keeps it
 
     def label(self) -> str:
         threads = "" if self.threads is None else f" threads={self.threads}"
-        return (f"instances={self.instances}{threads} delay={self.max_queue_delay_us}us "
+        lanes = "" if self.lanes is None else f" lanes={self.lanes}"
+        return (f"instances={self.instances}{threads}{lanes} delay={self.max_queue_delay_us}us "
                 f"max_batch={self.max_batch_size}")
 
 
@@ -68,6 +70,8 @@ def apply(config: pb.ModelConfig, candidate: Candidate) -> pb.ModelConfig:
             group.count = candidate.instances
         if candidate.threads is not None and contract.THREADS_PARAMETER in tuned.parameters:
             tuned.parameters[contract.THREADS_PARAMETER].string_value = str(candidate.threads)
+        if candidate.lanes is not None and contract.CONCURRENT_RUNS_PARAMETER in tuned.parameters:
+            tuned.parameters[contract.CONCURRENT_RUNS_PARAMETER].string_value = str(candidate.lanes)
     return tuned
 
 
@@ -121,5 +125,6 @@ def write_choice(repository: Path, candidate: Candidate) -> None:
 
 
 def candidates(instances: list[int], delays: list[int], batches: list[int],
-               threads: list[int] | None = None) -> list[Candidate]:
-    return [Candidate(i, d, b, t) for i, d, b, t in itertools.product(instances, delays, batches, threads or [None])]
+               threads: list[int] | None = None, lanes: list[int] | None = None) -> list[Candidate]:
+    return [Candidate(i, d, b, t, n) for i, d, b, t, n in
+            itertools.product(instances, delays, batches, threads or [None], lanes or [None])]

@@ -28,12 +28,22 @@ class BatchingPolicy:
     # interleaved run: c=1 p50 2.5 ms lower at 0 us than at 2000 us, the same req/s at c=8
     # (benchmarks/LOAD.md, "default queue delay"). `s2f tune` sweeps it per machine.
     max_queue_delay_us: int = 0
+    # One instance of 2 threads: a lone request (c=1) gets both cores. 2 instances of 1 thread
+    # serve c=8 best (93-97 req/s) but take 20-21 ms at c=1 against 13.4; 2 instances of 2
+    # threads oversubscribe the cores (74-78 req/s at c=8). Measured with `s2f bench --targets
+    # triton,triton-2x1,... --levels 1,8 --rounds 2` on 2 cores (benchmarks/LOAD.md).
     instances: int = 1
     intra_op_threads: int = 2
-    # Fused layout only (engine/local_runtime.RuntimeOptions): ONNX Runtime workers busy-wait, and
-    # a batch runs as this many concurrent chunks.
+    # Fused layout only (engine/local_runtime.RuntimeOptions).
+    # Spinning workers save ~0.7 ms at c=1 on an idle machine but cost a 33 ms p90 whenever
+    # anything else needs a core (benchmarks/thread_placement.py): off.
     allow_spinning: bool = False
-    concurrent_runs: int = 1
+    # A batch of several clips (c >= 2) runs on 2 single-thread lanes side by side instead of one
+    # 2-thread run that waits at every operator's barrier: 81-85 req/s at c=8 against 73-78,
+    # with c=1 unchanged (a lone clip still gets both threads).
+    concurrent_runs: int = 2
+    # Pinning the caller and the worker to their own CPUs changed nothing at c=1 when idle, and
+    # pinned spinning doubled latency (benchmarks/thread_placement.py): off.
     pin_threads: bool = False
 
 

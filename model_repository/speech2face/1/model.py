@@ -22,7 +22,7 @@ class TritonPythonModel:
         parameters = {k: v["string_value"] for k, v in json.loads(args["model_config"])["parameters"].items()}
         options = RuntimeOptions(threads=int(parameters[contract.THREADS_PARAMETER]),
                                  spinning=parameters.get(contract.SPINNING_PARAMETER, "0") == "1",
-                                 concurrent_runs=int(parameters.get(contract.CONCURRENT_RUNS_PARAMETER, "1")),
+                                 concurrent_runs=int(parameters.get(contract.CONCURRENT_RUNS_PARAMETER, "0")),
                                  pin_threads=parameters.get(contract.PIN_THREADS_PARAMETER, "0") == "1")
         bundle = load_bundle(Path(args["model_repository"]) / args["model_version"])
         self.runtime = LocalRuntime(bundle, options=options)

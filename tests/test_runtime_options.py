@@ -1,0 +1,46 @@
+"""The fused model's runtime options change how the cores are used, never the answer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from speech2face.engine.contract import FEATURE_ATOL
+from speech2face.engine.local_runtime import LocalRuntime, RuntimeOptions
+from speech2face.engine.tune import Candidate, apply, read_config
+
+IMAGE_MAX_LEVELS = 1  # ONNX Runtime may pick other kernels for another batch size or thread count
+
+
+@pytest.fixture(scope="module")
+def clips():
+    rng = np.random.default_rng(7)
+    return [(rng.standard_normal(16000 * 3) * 0.1).astype(np.float32) for _ in range(5)]
+
+
+@pytest.mark.parametrize("options", [
+    RuntimeOptions(threads=2, concurrent_runs=2),   # the default: a batch on two single-thread lanes
+    RuntimeOptions(threads=2, concurrent_runs=3),   # more lanes than clips per lane: uneven chunks
+    RuntimeOptions(threads=2, spinning=True),
+    RuntimeOptions(threads=2, pin_threads=True),
+], ids=["2 lanes", "3 lanes", "spinning", "pinned"])
+def test_options_give_the_same_faces_as_one_plain_run(bundle, clips, options):
+    plain_features, plain_images = LocalRuntime(bundle, options=RuntimeOptions(threads=1)).run(clips)
+    features, images = LocalRuntime(bundle, options=options).run(clips)
+    assert features.shape == plain_features.shape and images.shape == plain_images.shape
+    assert np.abs(features - plain_features).max() <= FEATURE_ATOL
+    assert np.abs(images.astype(int) - plain_images.astype(int)).max() <= IMAGE_MAX_LEVELS
+    # Each clip keeps its own answer, in order (lanes must not shuffle the batch).
+    assert np.abs(features[0] - features[1]).max() > FEATURE_ATOL
+
+
+def test_pinning_and_lanes_are_refused_together():
+    with pytest.raises(ValueError, match="cannot be combined with concurrent_runs"):
+        RuntimeOptions(threads=2, concurrent_runs=2, pin_threads=True)
+
+
+def test_tune_rewrites_the_lanes_parameter(cpu_repository):
+    config = apply(read_config(cpu_repository, "speech2face"), Candidate(2, 0, 8, threads=1, lanes=0))
+    assert config.parameters["concurrent_runs"].string_value == "0"
+    assert config.parameters["intra_op_threads"].string_value == "1"
+    assert [g.count for g in config.instance_group] == [2]
