@@ -3,9 +3,9 @@
 - triton          the default cpu repository as `s2f serve` writes it (fused layout), gRPC, AUDIO samples
 - triton-file     the same, each clip sent as a 16-bit FLAC file through AUDIO_FILE
 - triton-shm      the same, samples through system shared memory (a co-located client)
+- triton-1x2      the fused layout with 1 instance of 2 threads (the default before adaptive threads)
 - triton-2x1      the fused layout with 2 instances of 1 thread each
-- triton-nolanes  the fused layout running a batch as one 2-thread call (no single-thread lanes)
-- triton-2x2      the fused layout with 2 instances of 2 threads each
+- triton-2x2      the fused layout with 2 instances of 2 threads that do not adapt to each other
 - triton-ensemble the ensemble layout (preprocess -> voice_encoder -> face_decoder)
 - triton-nobatch  the fused layout with max_batch_size=1 (dynamic batching off)
 - triton-http     the fused layout over HTTP
@@ -32,8 +32,8 @@ from speech2face.bench.measure import LevelResult, sweep
 from speech2face.bench.targets import (FastAPITarget, InProcessTarget, Target, TritonTarget, ort_function,
                                        served_options, torch_function)
 
-DEFAULT_TARGETS = ("triton", "triton-file", "triton-shm", "triton-2x1", "triton-ensemble", "triton-nobatch",
-                   "fastapi", "ort", "torch")
+DEFAULT_TARGETS = ("triton", "triton-file", "triton-shm", "triton-1x2", "triton-2x1", "triton-ensemble",
+                   "triton-nobatch", "fastapi", "ort", "torch")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,9 +48,9 @@ TRITON_TARGETS = {
     "triton": TritonSetup(),
     "triton-file": TritonSetup(send="file"),
     "triton-shm": TritonSetup(send="shm"),
-    "triton-2x1": TritonSetup(policy=(("instances", 2), ("intra_op_threads", 1))),
-    "triton-nolanes": TritonSetup(policy=(("concurrent_runs", 0),)),
-    "triton-2x2": TritonSetup(policy=(("instances", 2), ("intra_op_threads", 2))),
+    "triton-1x2": TritonSetup(policy=(("instances", 1), ("adaptive_threads", False), ("concurrent_runs", 0))),
+    "triton-2x1": TritonSetup(policy=(("instances", 2), ("intra_op_threads", 1), ("adaptive_threads", False))),
+    "triton-2x2": TritonSetup(policy=(("adaptive_threads", False), ("concurrent_runs", 0))),
     "triton-ensemble": TritonSetup(layout="ensemble"),
     "triton-nobatch": TritonSetup(policy=(("max_batch_size", 1),)),
     "triton-http": TritonSetup(protocol="http"),
@@ -92,11 +92,10 @@ def _fastapi(bundle_dir: Path, threads: int = 2, startup_timeout_s: float = 120.
 
 def _triton_target(name: str, bundle, workdir: Path, stack: contextlib.ExitStack) -> Target:
     from speech2face.engine.server import ServerOptions, TritonServer
-    from speech2face.export.model_configs import BatchingPolicy
-    from speech2face.export.repository import write_cpu_repository
+    from speech2face.export.repository import default_policy, write_cpu_repository
 
     setup = TRITON_TARGETS[name]
-    policy = BatchingPolicy(**dict(setup.policy))
+    policy = dataclasses.replace(default_policy(setup.layout), **dict(setup.policy))
     repository = workdir / f"repo-{setup.layout}-{'-'.join(f'{k}{v}' for k, v in setup.policy) or 'default'}"
     if not repository.exists():
         write_cpu_repository(bundle, repository, policy, setup.layout)

@@ -89,6 +89,8 @@ THREADS_PARAMETER = "intra_op_threads"
 SPINNING_PARAMETER = "allow_spinning"
 CONCURRENT_RUNS_PARAMETER = "concurrent_runs"
 PIN_THREADS_PARAMETER = "pin_threads"
+ADAPTIVE_THREADS_PARAMETER = "adaptive_threads"
+PEERS_LOCK_FILE = ".instances.lock"   # written at run time beside config.pbtxt (engine/peer_activity.py)
 
 
 # The repository layout: <repository>/<model>/CONFIG_FILE and <repository>/<model>/1/<model file>.

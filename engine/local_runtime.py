@@ -20,6 +20,7 @@ from speech2face.engine import contract
 from speech2face.engine.bundle import ModelBundle
 from speech2face.engine.features import compute_features, validate_audio
 from speech2face.engine.onnx_runner import open_session
+from speech2face.engine.peer_activity import PeerActivity
 from speech2face.engine.results import FaceResult
 
 
@@ -35,6 +36,9 @@ class RuntimeOptions:
     spinning: bool = False        # ONNX Runtime workers busy-wait between parallel sections
     concurrent_runs: int = 0      # single-thread lanes a batch of several clips is split over; 0: none
     pin_threads: bool = False     # the calling thread and each ONNX Runtime worker on a CPU of its own
+    # A lock file shared by all instances of one served model (engine/peer_activity.py): while
+    # another instance computes, this one runs single-threaded; alone, it uses all `threads`.
+    peers_lock: str | None = None
 
     def __post_init__(self):
         if self.pin_threads and self.concurrent_runs:
@@ -76,6 +80,8 @@ class LocalRuntime:
         lanes = self.options.concurrent_runs
         self._lanes = [_Lane.open(bundle, 1) for _ in range(lanes)]
         self._pool = ThreadPoolExecutor(lanes, thread_name_prefix="s2f-lane") if lanes else None
+        self._peers = PeerActivity(self.options.peers_lock) if self.options.peers_lock else None
+        self._solo = _Lane.open(bundle, 1) if self._peers else None
 
     def run(self, clips: list[np.ndarray], stage: Callable[[str], ContextManager] = _untimed,
             ) -> tuple[np.ndarray, np.ndarray]:
@@ -88,6 +94,14 @@ class LocalRuntime:
         if self._caller_cpu is not None and not getattr(self._pinned, "done", False):
             os.sched_setaffinity(0, {self._caller_cpu})  # pid 0: this thread only
             self._pinned.done = True
+        if self._peers is not None:
+            with self._peers.computing() as alone:
+                if not alone:  # another instance holds a core: one thread here, no barriers
+                    return self._run_lane(self._solo, clips, stage)
+                return self._run_alone(clips, stage)
+        return self._run_alone(clips, stage)
+
+    def _run_alone(self, clips: list[np.ndarray], stage: Callable[[str], ContextManager]):
         if self._pool is None or len(clips) < 2:
             return self._run_lane(self._main, clips, stage)
         chunks = [c for c in np.array_split(np.arange(len(clips)), len(self._lanes)) if c.size]

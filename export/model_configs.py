@@ -28,22 +28,27 @@ class BatchingPolicy:
     # interleaved run: c=1 p50 2.5 ms lower at 0 us than at 2000 us, the same req/s at c=8
     # (benchmarks/LOAD.md, "default queue delay"). `s2f tune` sweeps it per machine.
     max_queue_delay_us: int = 0
-    # One instance of 2 threads: a lone request (c=1) gets both cores. 2 instances of 1 thread
-    # serve c=8 best (93-97 req/s) but take 20-21 ms at c=1 against 13.4; 2 instances of 2
-    # threads oversubscribe the cores (74-78 req/s at c=8). Measured with `s2f bench --targets
-    # triton,triton-2x1,... --levels 1,8 --rounds 2` on 2 cores (benchmarks/LOAD.md).
-    instances: int = 1
+    # Chosen by measurement on 2 cores (`s2f bench --targets triton,triton-1x2,triton-2x1,triton-2x2,
+    # fastapi,ort --levels 1,8 --rounds 2`; benchmarks/LOAD.md). Two instances of 2 threads that
+    # adapt (below): c=1 p50 13.6-14.0 ms, c=8 86-90 req/s. One instance of 2 threads: the same
+    # c=1, 73-80 req/s at c=8 (a batched 2-thread run waits at every operator's barrier). Two
+    # instances of 1 thread: 86-97 req/s at c=8 but 20-21 ms at c=1. Two plain instances of 2
+    # threads oversubscribe the cores: 74-78 req/s.
+    instances: int = 2
     intra_op_threads: int = 2
     # Fused layout only (engine/local_runtime.RuntimeOptions).
+    # An instance runs single-threaded while another instance computes, and on all its threads
+    # when alone (engine/peer_activity.py): a lone request gets both cores, a loaded server one
+    # barrier-free run per core.
+    adaptive_threads: bool = True
+    # Alone with a batch of several clips, run it on 2 single-thread lanes side by side instead
+    # of one 2-thread run (in process: 89-99 clips/s against 84-88).
+    concurrent_runs: int = 2
     # Spinning workers save ~0.7 ms at c=1 on an idle machine but cost a 33 ms p90 whenever
     # anything else needs a core (benchmarks/thread_placement.py): off.
     allow_spinning: bool = False
-    # A batch of several clips (c >= 2) runs on 2 single-thread lanes side by side instead of one
-    # 2-thread run that waits at every operator's barrier: 81-85 req/s at c=8 against 73-78,
-    # with c=1 unchanged (a lone clip still gets both threads).
-    concurrent_runs: int = 2
-    # Pinning the caller and the worker to their own CPUs changed nothing at c=1 when idle, and
-    # pinned spinning doubled latency (benchmarks/thread_placement.py): off.
+    # Pinning the caller and the worker to CPUs of their own changed nothing at c=1, and pinned
+    # spinning doubled latency (benchmarks/thread_placement.py): off.
     pin_threads: bool = False
 
 
@@ -129,7 +134,8 @@ def fused_config(shapes: ServingShapes, policy: BatchingPolicy) -> pb.ModelConfi
         {contract.THREADS_PARAMETER: str(policy.intra_op_threads),
          contract.SPINNING_PARAMETER: str(int(policy.allow_spinning)),
          contract.CONCURRENT_RUNS_PARAMETER: str(policy.concurrent_runs),
-         contract.PIN_THREADS_PARAMETER: str(int(policy.pin_threads))},
+         contract.PIN_THREADS_PARAMETER: str(int(policy.pin_threads)),
+         contract.ADAPTIVE_THREADS_PARAMETER: str(int(policy.adaptive_threads))},
     )
 
 

@@ -60,8 +60,14 @@ def _write_fused_layout(staging: Path, bundle: ModelBundle, shapes: ServingShape
     (staging / contract.ENSEMBLE / "1" / MANIFEST).write_text(json.dumps(bundle.manifest(), indent=2) + "\n")
 
 
+def default_policy(layout: str) -> BatchingPolicy:
+    """The fused layout's measured default; the ensemble's stage models keep one instance each
+    (their threads do not adapt to each other, so more instances would oversubscribe the cores)."""
+    return BatchingPolicy() if layout == "fused" else dataclasses.replace(BatchingPolicy(), instances=1)
+
+
 def write_cpu_repository(bundle: ModelBundle, out_dir: str | Path,
-                         policy: BatchingPolicy = BatchingPolicy(), layout: str = "fused",
+                         policy: BatchingPolicy | None = None, layout: str = "fused",
                          force: bool = False) -> Path:
     """Writes the layout's models, then swaps the finished tree into place (no half-written repo).
 
@@ -69,6 +75,7 @@ def write_cpu_repository(bundle: ModelBundle, out_dir: str | Path,
     `force`, which moves it aside instead of deleting it."""
     if layout not in LAYOUTS:
         raise ValueError(f"unknown repository layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
+    policy = policy or default_policy(layout)
     shapes = ServingShapes(bundle.feature_spec, bundle.feature_dim, bundle.image_size)
     voice_encoder_onnx, face_decoder_onnx = bundle.voice_encoder, bundle.face_decoder
     out_dir = Path(out_dir).resolve()

@@ -44,3 +44,32 @@ def test_tune_rewrites_the_lanes_parameter(cpu_repository):
     assert config.parameters["concurrent_runs"].string_value == "0"
     assert config.parameters["intra_op_threads"].string_value == "1"
     assert [g.count for g in config.instance_group] == [2]
+
+
+def _hold_lock(path: str, started, release) -> None:
+    from speech2face.engine.peer_activity import PeerActivity
+
+    with PeerActivity(path).computing():
+        started.put(True)
+        release.wait(60)
+
+
+def test_adaptive_threads_give_the_same_faces_alone_and_beside_a_busy_peer(bundle, clips, tmp_path):
+    import multiprocessing
+
+    lock = str(tmp_path / "instances.lock")
+    plain_features, _ = LocalRuntime(bundle, options=RuntimeOptions(threads=1)).run(clips)
+    runtime = LocalRuntime(bundle, options=RuntimeOptions(threads=2, concurrent_runs=2, peers_lock=lock))
+    alone, _ = runtime.run(clips)
+    context = multiprocessing.get_context("spawn")
+    started, release = context.Queue(), context.Event()
+    peer = context.Process(target=_hold_lock, args=(lock, started, release))  # another instance, computing
+    peer.start()
+    try:
+        started.get(timeout=60)
+        beside_peer, _ = runtime.run(clips)   # runs on the single-thread lane
+    finally:
+        release.set()
+        peer.join(60)
+    assert np.abs(alone - plain_features).max() <= FEATURE_ATOL
+    assert np.abs(beside_peer - plain_features).max() <= FEATURE_ATOL

@@ -5,7 +5,10 @@ features (libsndfile, C++ kernels), voice encoder and face decoder (ONNX Runtime
 through the very code the in-process LocalRuntime runs. The version folder is a model bundle.
 """
 
+import hashlib
 import json
+import os
+import tempfile
 from pathlib import Path
 
 import triton_python_backend_utils as pb_utils
@@ -23,10 +26,25 @@ class TritonPythonModel:
         options = RuntimeOptions(threads=int(parameters[contract.THREADS_PARAMETER]),
                                  spinning=parameters.get(contract.SPINNING_PARAMETER, "0") == "1",
                                  concurrent_runs=int(parameters.get(contract.CONCURRENT_RUNS_PARAMETER, "0")),
-                                 pin_threads=parameters.get(contract.PIN_THREADS_PARAMETER, "0") == "1")
+                                 pin_threads=parameters.get(contract.PIN_THREADS_PARAMETER, "0") == "1",
+                                 peers_lock=self._peers_lock(args, parameters))
         bundle = load_bundle(Path(args["model_repository"]) / args["model_version"])
         self.runtime = LocalRuntime(bundle, options=options)
         self.metrics = ModelMetrics(pb_utils, args["model_name"])
+
+    @staticmethod
+    def _peers_lock(args, parameters):
+        """The lock file all instances of this model share (None: instances do not adapt).
+
+        Beside config.pbtxt; where the repository is read-only, in the temp folder, named after it.
+        """
+        if parameters.get(contract.ADAPTIVE_THREADS_PARAMETER, "0") != "1":
+            return None
+        model_dir = Path(args["model_repository"])
+        if os.access(model_dir, os.W_OK):
+            return str(model_dir / contract.PEERS_LOCK_FILE)
+        digest = hashlib.sha256(str(model_dir.resolve()).encode()).hexdigest()[:16]
+        return str(Path(tempfile.gettempdir()) / f"s2f-{digest}{contract.PEERS_LOCK_FILE}")
 
     def execute(self, requests):
         with self.metrics.stage("inputs"):
