@@ -14,15 +14,20 @@ from pathlib import Path
 from speech2face.engine import contract
 from speech2face.engine.bundle import ModelBundle
 from speech2face.engine.server import ServerOptions, TritonServer, free_port
-from speech2face.export.repository import write_cpu_repository
+from speech2face.export.repository import default_policy, write_cpu_repository
 
 # What the containers pass too (docker/): p50/p99 summaries for the dashboard.
 METRICS_ARGS = ("--metrics-config=summary_latencies=true",)
 
 
+# Several replicas share one small machine here: one instance each, where a pod would have its
+# own cores and the default two adapting instances.
+LOCAL_POLICY = dataclasses.replace(default_policy("fused"), instances=1)
+
+
 def write_versioned_repository(bundle: ModelBundle, out_dir: Path, version: int) -> Path:
     """A cpu repository whose `speech2face` model is served as `version` (a rolling update's new release)."""
-    repository = write_cpu_repository(bundle, out_dir)
+    repository = write_cpu_repository(bundle, out_dir, LOCAL_POLICY)
     model_dir = repository / contract.ENSEMBLE
     if version != 1:
         (model_dir / "1").rename(model_dir / str(version))
