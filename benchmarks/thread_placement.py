@@ -64,7 +64,9 @@ def served(bundle, clip, fields: dict, runs: int, workdir: Path) -> dict:
     from speech2face.export.model_configs import BatchingPolicy
     from speech2face.export.repository import write_cpu_repository
 
-    policy = BatchingPolicy(allow_spinning=fields["spinning"], pin_threads=fields["pin_threads"])
+    # One instance of 2 threads, the setting whose c=1 latency was bimodal, with this variant's threads.
+    policy = BatchingPolicy(instances=1, adaptive_threads=False, concurrent_runs=0,
+                            allow_spinning=fields["spinning"], pin_threads=fields["pin_threads"])
     repository = write_cpu_repository(bundle, workdir / "repository", policy)
     times = []
     with TritonServer(ServerOptions(model_repository=repository)) as server:
