@@ -291,6 +291,21 @@ class TritonServer:
         except (urllib.error.URLError, OSError):
             return False
 
+    def python_stubs(self) -> list[int]:
+        """pids of the Python-backend stubs this server runs now (one per model instance)."""
+        if self._process is None:
+            return []
+        stubs = []
+        for entry in Path("/proc").iterdir():
+            try:
+                stat = (entry / "stat").read_text()
+            except (OSError, ValueError):
+                continue
+            name, fields = stat[stat.find("(") + 1:stat.rfind(")")], stat[stat.rfind(")") + 2:].split()
+            if name.startswith("triton_python_b") and int(fields[1]) == self._process.pid:
+                stubs.append(int(entry.name))
+        return stubs
+
     def is_running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 

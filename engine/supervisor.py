@@ -58,7 +58,7 @@ def canary_body(rate: int = 16000, seconds: float = 0.25) -> bytes:
 
 def _beyond_doubt(reason: str) -> bool:
     """A dead process or a stub that Triton itself calls unhealthy is restarted at the first check."""
-    return reason.startswith("tritonserver exited") or "is not healthy" in reason
+    return reason.startswith("tritonserver exited") or "is not healthy" in reason or "stub processes died" in reason
 
 
 def _stderr(message: str) -> None:
@@ -77,12 +77,15 @@ class Supervisor:
         self.restarts: list[tuple[float, str]] = []   # (monotonic time, why)
         self._stop = threading.Event()
         self._canary = canary_body()
+        self._stubs = 0
 
     def start(self) -> TritonServer:
         """First start; the ports it resolved (0 = free port) are kept for every restart."""
         self.server = TritonServer(self.options).start()
         self.options = dataclasses.replace(self.options, http_port=self.server.http_port,
                                            grpc_port=self.server.grpc_port, metrics_port=self.server.metrics_port)
+        # One stub per model instance: a canary answered by a live instance cannot see a dead one.
+        self._stubs = len(self.server.python_stubs())
         return self.server
 
     def health(self) -> str | None:
@@ -90,6 +93,9 @@ class Supervisor:
         server = self.server
         if server is None or not server.is_running():
             return f"tritonserver exited (code {server.returncode if server is not None else None})"
+        stubs = len(server.python_stubs())
+        if stubs < self._stubs:
+            return f"{self._stubs - stubs} of {self._stubs} Python-backend stub processes died"
         base = f"http://{server.http_url}/v2/models/{self.policy.model}"
         try:
             with urllib.request.urlopen(f"{base}/ready", timeout=self.policy.canary_timeout_s) as r:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
+
+from signals import harmonic_voice
 
 from speech2face.engine import builtin
 from speech2face.engine.server import ServerOptions, TritonServer
@@ -54,9 +55,4 @@ def any_layout_server(request):
 @pytest.fixture
 def voice_like():
     """A 2.5 s harmonic signal with a vibrato, at 16 kHz: shorter than the 6 s clip, so it is repeated."""
-    rate = 16000
-    t = np.arange(int(2.5 * rate)) / rate
-    f0 = 140 + 20 * np.sin(2 * np.pi * 3 * t)
-    phase = 2 * np.pi * np.cumsum(f0) / rate
-    audio = sum(np.sin(k * phase) / k for k in range(1, 8)) * 0.2
-    return audio.astype(np.float32), rate
+    return harmonic_voice()

@@ -42,3 +42,11 @@ def linear_error(out: np.ndarray, ref_linear: np.ndarray, power: float) -> float
     scale = max(np.abs(ref_linear).max(), 1e-30)
     return float(np.abs(undone - ref_linear).max() / scale)
 
+
+
+def harmonic_voice(rate: int = 16000, seconds: float = 2.5) -> tuple[np.ndarray, int]:
+    """A harmonic signal with a vibrato (140 Hz +- 20 Hz at 3 Hz, 7 partials): voice-like, and shorter
+    than the model's 6 s clip, so it is repeated. (float32 samples, rate)."""
+    t = np.arange(int(seconds * rate)) / rate
+    phase = 2 * np.pi * np.cumsum(140 + 20 * np.sin(2 * np.pi * 3 * t)) / rate
+    return (sum(np.sin(k * phase) / k for k in range(1, 8)) * 0.2).astype(np.float32), rate

@@ -21,6 +21,7 @@ import pytest
 import tritonclient.grpc as triton_grpc
 from tritonclient.utils import InferenceServerException
 
+from signals import harmonic_voice
 from speech2face.engine import contract, leftovers
 from speech2face.engine.admin_key import admin_headers
 from speech2face.engine.client import InferenceError, Speech2FaceClient
@@ -48,10 +49,7 @@ def supervised(cpu_repository):
 
 @pytest.fixture(scope="module")
 def voice():
-    rate = 16000
-    t = np.arange(int(2.5 * rate)) / rate
-    phase = 2 * np.pi * np.cumsum(140 + 20 * np.sin(2 * np.pi * 3 * t)) / rate
-    return (sum(np.sin(k * phase) / k for k in range(1, 8)) * 0.2).astype(np.float32), rate
+    return harmonic_voice()
 
 
 @pytest.fixture(scope="module")

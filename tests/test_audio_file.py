@@ -14,6 +14,7 @@ import tritonclient.grpc as grpc_client
 import tritonclient.http as http_client
 from tritonclient.utils import InferenceServerException
 
+from signals import harmonic_voice
 from speech2face.engine import contract
 from speech2face.engine.contract import FEATURE_ATOL
 from speech2face.engine.local_runtime import LocalRuntime
@@ -70,10 +71,7 @@ def voice(voice_like):
 
 @pytest.fixture(scope="module")
 def voice_like():
-    rate = 22050  # not 16 kHz: the decoded file is resampled on the server as AUDIO is
-    t = np.arange(int(2.5 * rate)) / rate
-    phase = 2 * np.pi * np.cumsum(140 + 20 * np.sin(2 * np.pi * 3 * t)) / rate
-    return (sum(np.sin(k * phase) / k for k in range(1, 8)) * 0.2).astype(np.float32), rate
+    return harmonic_voice(rate=22050)  # not 16 kHz: the decoded file is resampled on the server as AUDIO is
 
 
 @pytest.mark.parametrize("protocol", ["grpc", "http"])

@@ -16,6 +16,7 @@ import pytest
 import tritonclient.grpc as triton_grpc
 import tritonclient.http as triton_http
 
+from signals import harmonic_voice
 from speech2face.engine import contract
 from speech2face.engine.client import (InferenceError, InvalidInput, ModelControlDisabled, ModelNotFound,
                                        RetryPolicy, ServerUnavailable, Speech2FaceClient, classify_error)
@@ -40,10 +41,7 @@ def reference(bundle, voice_like_module):
 
 @pytest.fixture(scope="module")
 def voice_like_module():
-    rate = 16000
-    t = np.arange(int(2.5 * rate)) / rate
-    phase = 2 * np.pi * np.cumsum(140 + 20 * np.sin(2 * np.pi * 3 * t)) / rate
-    return (sum(np.sin(k * phase) / k for k in range(1, 8)) * 0.2).astype(np.float32), rate
+    return harmonic_voice()
 
 
 def _assert_still_correct(url, protocol, voice, reference):
