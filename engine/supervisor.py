@@ -35,11 +35,15 @@ from speech2face.engine.server import ServerError, ServerOptions, TritonServer
 
 @dataclasses.dataclass(frozen=True)
 class SupervisorPolicy:
+    # How often the server, the model and a canary inference are checked; also the longest a dead
+    # stub keeps /v2/health/ready at 200 before the restart closes the ports.
     check_interval_s: float = 5.0
     canary_timeout_s: float = 10.0
+    # Failed checks in a row before a restart (a dead process or stub restarts at the first).
     failures_to_restart: int = 2
-    drain_s: float = 10.0
-    backoff_s: tuple[float, ...] = (0.0, 1.0, 2.0, 5.0, 10.0, 30.0)
+    drain_s: float = 10.0           # in-flight requests get this long on SIGTERM / a restart
+    backoff_s: tuple[float, ...] = (0.0, 1.0, 2.0, 5.0, 10.0, 30.0)   # waits before restart 1, 2, ...
+    # More restarts than this within the window end supervision (exit 1) instead of looping.
     max_restarts: int = 10
     restart_window_s: float = 600.0
     model: str = contract.ENSEMBLE
