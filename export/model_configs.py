@@ -22,11 +22,12 @@ class ServingShapes:
 
 @dataclasses.dataclass(frozen=True)
 class BatchingPolicy:
+    # Batching does not lower this model's cost per clip on CPU (benchmarks/LOAD.md, the ceiling);
+    # 32 only bounds one execute()'s memory (32 spectrograms of 1.2 MB). The gpu target sets its own.
     max_batch_size: int = 32
     # On CPU an instance runs one batch at a time, so requests that arrive meanwhile queue and are
-    # batched anyway; waiting for more only adds latency. Measured on 2 cores, fused layout, in one
-    # interleaved run: c=1 p50 2.5 ms lower at 0 us than at 2000 us, the same req/s at c=8
-    # (benchmarks/LOAD.md, "default queue delay"). `s2f tune` sweeps it per machine.
+    # batched anyway; waiting for more only adds latency at low load. `s2f tune --delays 0,2000,8000`
+    # measures it per machine.
     max_queue_delay_us: int = 0
     # Chosen by measurement on 2 cores (`s2f bench --targets triton,triton-1x2,triton-2x1,triton-2x2,
     # fastapi,ort --levels 1,8 --rounds 2`; benchmarks/LOAD.md). Two instances of 2 threads that
