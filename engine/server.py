@@ -292,7 +292,8 @@ class TritonServer:
             return False
 
     def python_stubs(self) -> list[int]:
-        """pids of the Python-backend stubs this server runs now (one per model instance)."""
+        """pids of the live Python-backend stubs of this server (one per model instance); a dead
+        stub stays a zombie until tritonserver reaps it, so zombies do not count."""
         if self._process is None:
             return []
         stubs = []
@@ -302,7 +303,7 @@ class TritonServer:
             except (OSError, ValueError):
                 continue
             name, fields = stat[stat.find("(") + 1:stat.rfind(")")], stat[stat.rfind(")") + 2:].split()
-            if name.startswith("triton_python_b") and int(fields[1]) == self._process.pid:
+            if name.startswith("triton_python_b") and int(fields[1]) == self._process.pid and fields[0] not in "ZX":
                 stubs.append(int(entry.name))
         return stubs
 
