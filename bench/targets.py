@@ -32,6 +32,7 @@ class Target:
     async def open(self) -> None: ...
 
     async def infer(self, payload) -> np.ndarray:
+        """The feature for one payload; every engine defines its own."""
         raise NotImplementedError
 
     async def statistics(self):

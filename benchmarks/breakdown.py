@@ -19,6 +19,7 @@ Every round is reported on its own (medians): a bimodal machine shows as rounds 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import time
@@ -67,20 +68,16 @@ def local_once(runtime, audio: np.ndarray, rate: int) -> dict[str, float]:
 
     times: dict[str, float] = {}
 
-    class Stage:
-        def __init__(self, name):
-            self.name = name
-
-        def __enter__(self):
-            self.start = time.perf_counter()
-
-        def __exit__(self, *exc):
-            times[self.name] = (time.perf_counter() - self.start) * 1e3
+    @contextlib.contextmanager
+    def stage(name: str):
+        begin = time.perf_counter()
+        yield
+        times[name] = (time.perf_counter() - begin) * 1e3
 
     start = time.perf_counter()
-    with Stage("inputs"):
+    with stage("inputs"):
         clip = validate_audio(audio, rate, runtime.bundle.feature_spec)
-    runtime.run([clip], Stage)
+    runtime.run([clip], stage)
     times["total"] = (time.perf_counter() - start) * 1e3
     return times
 

@@ -49,15 +49,14 @@ def _read(source, name: str, max_seconds: float) -> tuple[np.ndarray, int]:
     import soundfile
 
     try:
-        info = soundfile.info(source)
-        # Refuse before decoding: a small compressed file can inflate to gigabytes of samples.
-        if info.samplerate > 0:
-            check_length(info.frames, info.samplerate, max_seconds)
-        if hasattr(source, "seek"):
-            source.seek(0)
-        # soundfile converts every stored subtype (PCM_16/24/32, FLOAT, DOUBLE, Vorbis) to
-        # float32 in [-1, 1]; always_2d gives (frames, channels).
-        samples, rate = soundfile.read(source, dtype="float32", always_2d=True)
+        with soundfile.SoundFile(source) as audio_file:  # opened once: header checked, then decoded
+            rate = audio_file.samplerate
+            # Refuse before decoding: a small compressed file can inflate to gigabytes of samples.
+            if rate > 0:
+                check_length(audio_file.frames, rate, max_seconds)
+            # soundfile converts every stored subtype (PCM_16/24/32, FLOAT, DOUBLE, Vorbis) to
+            # float32 in [-1, 1]; always_2d gives (frames, channels).
+            samples = audio_file.read(dtype="float32", always_2d=True)
     except AudioError as error:
         raise AudioFileError(f"{name}: {error}", error.reason) from None
     except (RuntimeError, soundfile.LibsndfileError) as error:

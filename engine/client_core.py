@@ -247,6 +247,7 @@ class ClientCore:
         return error, (policy or self.retry).after_failure(error, attempt, self._closed)
 
     def _reset_connection(self) -> None:
+        """Drops the HTTP connection pool; the sync and asyncio clients each define how."""
         raise NotImplementedError
 
     def _restricted_headers(self) -> dict[str, str]:

@@ -7,7 +7,8 @@ compute counters:
 
 - `s2f_refusals_total{model, reason}`: requests refused, per `AudioError.reason`;
 - `s2f_stage_duration_us_total{model, stage}` and `s2f_stage_runs_total{model, stage}`:
-  cumulative microseconds and runs of each stage (mean = duration / runs).
+  cumulative microseconds and runs of each stage (mean = duration / runs); the stages are
+  inputs, features, encoder, decoder (or lanes, for a batch split over lanes) and outputs.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import time
 REFUSALS = "s2f_refusals_total"
 STAGE_DURATION = "s2f_stage_duration_us_total"
 STAGE_RUNS = "s2f_stage_runs_total"
-STAGES = ("inputs", "features", "encoder", "decoder", "lanes", "outputs")
 
 
 class ModelMetrics:
