@@ -35,3 +35,6 @@ class TritonPythonModel:
                 for i, mask in batch.requests_served():
                     responses[i] = pb_utils.InferenceResponse([pb_utils.Tensor(contract.SPECTROGRAM_NAME, features[mask])])
         return responses
+
+    def finalize(self):
+        self.metrics.close()

@@ -60,3 +60,6 @@ class TritonPythonModel:
                     responses[i] = pb_utils.InferenceResponse([pb_utils.Tensor(contract.FACE_FEATURE_NAME, features[mask]),
                                                                pb_utils.Tensor(contract.FACE_IMAGE_NAME, images[mask])])
         return responses
+
+    def finalize(self):
+        self.metrics.close()
