@@ -13,7 +13,15 @@ Per request, from three sources that each measure their own part:
   (the stub's execute(), transfer included), compute output, response sent;
 - the model's own stage metrics (`s2f_stage_duration_us_total`): inputs, features, encoder,
   decoder, outputs inside execute(); the stub transfer is compute infer minus their sum.
-Every round is reported on its own (medians): a bimodal machine shows as rounds that disagree.
+Every round is reported on its own: a bimodal machine shows as rounds that disagree. Whole
+requests and Triton's spans are medians; execute() stages are means on both sides (the served
+model's counters hold sums), and the stub transfer is the mean compute infer minus their sum.
+
+Then the floor: the same repository with `benchmarks/floor_model.py` in the model's place, a
+model that computes nothing. Round trips to it, AUDIO samples and the same clips as FLAC files
+through AUDIO_FILE, interleaved with libsndfile decoding those files in process, show what the
+served path costs a request before any compute, and what a FLAC file saves on the way in
+against what decoding it costs.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import argparse
 import contextlib
 import dataclasses
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -83,9 +92,13 @@ def local_once(runtime, audio: np.ndarray, rate: int) -> dict[str, float]:
 
 
 def run_round(client, grpc, runtime, clips, requests: int, metrics_url: str, first: str) -> dict:
-    from speech2face.engine.model_metrics import scrape, stage_means_ms, stage_totals
+    from speech2face.engine.model_metrics import FLUSH_INTERVAL_S, scrape, stage_means_ms, stage_totals
 
-    before = stage_totals(scrape(metrics_url), "speech2face")
+    def totals():  # after the model has handed over its stage times (every FLUSH_INTERVAL_S)
+        time.sleep(2 * FLUSH_INTERVAL_S)
+        return stage_totals(scrape(metrics_url), "speech2face")
+
+    before = totals()
     served, local = [], []
     for k in range(requests):
         audio, rate = clips[k % len(clips)]
@@ -95,9 +108,10 @@ def run_round(client, grpc, runtime, clips, requests: int, metrics_url: str, fir
                 served.append(served_once(client, grpc, audio, rate))
             else:
                 local.append(local_once(runtime, audio, rate))
-    stages = stage_means_ms(before, stage_totals(scrape(metrics_url), "speech2face"))
+    stages = stage_means_ms(before, totals())
     return {"served_requests": served, "served_stage_means_ms": stages,
-            "local": {k: float(np.median([r[k] for r in local])) for k in local[0]}}
+            "local": {k: float(np.median([r[k] for r in local])) for k in local[0]},
+            "local_means": {k: float(np.mean([r[k] for r in local])) for k in local[0]}}
 
 
 def measure(rounds: int, requests: int, workdir: Path, overrides: dict | None = None) -> dict:
@@ -135,7 +149,84 @@ def measure(rounds: int, requests: int, workdir: Path, overrides: dict | None = 
             row.update(next(spans))
             row["client_and_wire"] = row["client_round_trip"] - row["server_total"]
         round_report["served"] = {k: float(np.median([r[k] for r in rows])) for k in rows[0]}
+        round_report["served_means"] = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+    report["floor"] = measure_floor(rounds, requests, workdir, clips, runtime)
     return report
+
+
+FLOOR_MODEL = Path(__file__).with_name("floor_model.py")
+
+
+def floor_once(client, grpc, payload) -> float:
+    """ms for one round trip to the floor model: `payload` is (samples, rate) or a file's bytes."""
+    if isinstance(payload, bytes):
+        files = grpc.InferInput("AUDIO_FILE", [1, 1], "BYTES")
+        files.set_data_from_numpy(np.array([payload], dtype=object).reshape(1, 1))
+        inputs = [files]
+    else:
+        audio, rate = payload
+        inputs = [grpc.InferInput("AUDIO", [1, audio.size], "FP32"), grpc.InferInput("SAMPLE_RATE", [1, 1], "INT32")]
+        inputs[0].set_data_from_numpy(audio.reshape(1, -1))
+        inputs[1].set_data_from_numpy(np.array([[rate]], np.int32))
+    start = time.perf_counter()
+    client.infer("speech2face", inputs).as_numpy("FACE_FEATURE")
+    return (time.perf_counter() - start) * 1e3
+
+
+def measure_floor(rounds: int, requests: int, workdir: Path, clips, runtime) -> list[dict]:
+    """Per round, medians: round trips to the floor model (samples, FLAC file), libsndfile's decode
+    of those files in process, and the real model in process, interleaved request by request."""
+    import tritonclient.grpc as grpc
+
+    from speech2face.bench.clips import flac_file
+    from speech2face.engine.audio_io import decode_audio
+    from speech2face.engine.server import ServerOptions, TritonServer
+
+    repository = workdir / "floor-repository"
+    shutil.copytree(workdir / "repository", repository)
+    shutil.copyfile(FLOOR_MODEL, repository / "speech2face" / "1" / "model.py")
+    files = [flac_file(audio, rate)[0] for audio, rate in clips]
+    steps = {
+        "samples": lambda k: floor_once(client, grpc, clips[k % len(clips)]),
+        "flac_file": lambda k: floor_once(client, grpc, files[k % len(files)]),
+        "decode": lambda k: _timed(decode_audio, files[k % len(files)]),
+        "in_process": lambda k: _timed(runtime.infer, *clips[k % len(clips)]),
+    }
+    report = []
+    with TritonServer(ServerOptions(model_repository=repository)) as server:
+        client = grpc.InferenceServerClient(server.grpc_url)
+        for r in range(rounds + 1):  # round 0 warms up, unreported
+            times: dict[str, list[float]] = {name: [] for name in steps}
+            for k in range(requests if r else 20):
+                names = list(steps) if (k + r) % 2 == 0 else list(steps)[::-1]
+                for name in names:
+                    times[name].append(steps[name](k))
+            if r:
+                report.append({name: float(np.median(v)) for name, v in times.items()})
+        client.close()
+    return report
+
+
+def _timed(fn, *args) -> float:
+    start = time.perf_counter()
+    fn(*args)
+    return (time.perf_counter() - start) * 1e3
+
+
+def floor_table(floor: list[dict]) -> str:
+    """Markdown: the floor model's round trips and the in-process decode, one column per round."""
+    rows = {
+        "floor: round trip, AUDIO samples (384 KB of float32)": "samples",
+        "floor: round trip, AUDIO_FILE (16-bit FLAC, undecoded)": "flac_file",
+        "in process: libsndfile decodes that FLAC": "decode",
+        "in process: the real model (LocalRuntime.infer)": "in_process",
+    }
+    lines = ["| ms, medians | " + " | ".join(f"round {i + 1}" for i in range(len(floor))) + " |",
+             "|---" * (len(floor) + 1) + "|"]
+    lines += [f"| {label} | " + " | ".join(f"{r[key]:.2f}" for r in floor) + " |" for label, key in rows.items()]
+    lines.append("| FLAC path − samples path, at best (file round trip + decode − samples round trip) | "
+                 + " | ".join(f"{r['flac_file'] + r['decode'] - r['samples']:+.2f}" for r in floor) + " |")
+    return "\n".join(lines)
 
 
 def table(report: dict) -> str:
@@ -148,21 +239,21 @@ def table(report: dict) -> str:
         rows.setdefault(name, []).append(cell + (f" / {local:.2f}" if local is not None else ""))
 
     for r in report["rounds"]:
-        srv, st, loc = r["served"], r["served_stage_means_ms"], r["local"]
+        srv, st, loc, loc_means = r["served"], r["served_stage_means_ms"], r["local"], r["local_means"]
         add("client: build the request (serialization)", srv["client_serialization"])
         add("client + gRPC on the wire (round trip − server)", srv["client_and_wire"])
         add("Triton: gRPC read → request", srv["grpc_read_to_request"])
         add("Triton: queue", srv["queue"])
         add("Triton: compute input (tensors to the stub)", srv["compute_input"])
-        add("stub transfer (compute infer − execute() stages)",
-            srv["compute_infer"] - sum(st.get(n, 0.0) for n in stage_names))
+        add("stub transfer (mean compute infer − execute() stages)",
+            r["served_means"]["compute_infer"] - sum(st.get(n, 0.0) for n in stage_names))
         for name in stage_names:
-            add(f"execute(): {name}", st.get(name, 0.0), loc.get(name) if name != "outputs" else None)
+            add(f"execute(): {name} (mean)", st.get(name, 0.0), loc_means.get(name) if name != "outputs" else None)
         add("Triton: compute output", srv["compute_output"])
         add("Triton: response sent", srv["response_sent"])
         add("**total p50** (served / in process)", srv["client_serialization"] + srv["client_round_trip"],
             loc["total"])
-    header = "| ms, medians (served / in process) | " + " | ".join(
+    header = "| ms, medians unless marked (served / in process) | " + " | ".join(
         f"round {i + 1}" for i in range(len(report["rounds"]))) + " |"
     lines = [header, "|---" * (len(report["rounds"]) + 1) + "|"]
     lines += [f"| {name} | " + " | ".join(cells) + " |" for name, cells in rows.items()]
@@ -188,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     (out / "breakdown.json").write_text(json.dumps(report, indent=2) + "\n")
     print(f"policy: {report['policy']}")
     print(table(report))
+    print()
+    print(floor_table(report["floor"]))
     return 0
 
 

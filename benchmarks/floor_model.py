@@ -1,0 +1,29 @@
+"""A served model that computes nothing: the floor of the served path (benchmarks/breakdown.py).
+
+It takes the fused speech2face model's place, config and contract unchanged: it reads its
+input (AUDIO samples, or AUDIO_FILE bytes left undecoded) and answers zeros of the output
+shapes. A round trip to it is what serving costs one request with the model's own work taken
+away: the client, gRPC, Triton and the Python backend's process hop.
+"""
+
+import json
+
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        outputs = json.loads(args["model_config"])["output"]
+        self.outputs = [(o["name"], pb_utils.triton_string_to_numpy(o["data_type"]), [int(d) for d in o["dims"]])
+                        for o in outputs]
+
+    def execute(self, requests):
+        responses = []
+        for request in requests:
+            audio = pb_utils.get_input_tensor_by_name(request, "AUDIO")
+            sent = audio if audio is not None else pb_utils.get_input_tensor_by_name(request, "AUDIO_FILE")
+            batch = sent.as_numpy().shape[0]
+            responses.append(pb_utils.InferenceResponse(
+                [pb_utils.Tensor(name, np.zeros([batch] + dims, dtype)) for name, dtype, dims in self.outputs]))
+        return responses
