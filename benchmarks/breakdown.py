@@ -92,10 +92,9 @@ def local_once(runtime, audio: np.ndarray, rate: int) -> dict[str, float]:
 
 
 def run_round(client, grpc, runtime, clips, requests: int, metrics_url: str, first: str) -> dict:
-    from speech2face.engine.model_metrics import FLUSH_INTERVAL_S, scrape, stage_means_ms, stage_totals
+    from speech2face.engine.model_metrics import scrape, stage_means_ms, stage_totals
 
-    def totals():  # after the model has handed over its stage times (every FLUSH_INTERVAL_S)
-        time.sleep(2 * FLUSH_INTERVAL_S)
+    def totals():  # what the instances have handed over: all but their last FLUSH_INTERVAL_S
         return stage_totals(scrape(metrics_url), "speech2face")
 
     before = totals()

@@ -22,6 +22,7 @@ class TritonPythonModel:
         self.metrics = ModelMetrics(pb_utils, args["model_name"])
 
     def execute(self, requests):
+        self.metrics.flush_if_due()
         with self.metrics.stage("inputs"):
             batch = gather_clips(requests, pb_utils.get_input_tensor_by_name, self.spec)
         responses = [None] * len(requests)

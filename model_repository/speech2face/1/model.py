@@ -47,6 +47,7 @@ class TritonPythonModel:
         return str(Path(tempfile.gettempdir()) / f"s2f-{digest}{contract.PEERS_LOCK_FILE}")
 
     def execute(self, requests):
+        self.metrics.flush_if_due()
         with self.metrics.stage("inputs"):
             batch = gather_clips(requests, pb_utils.get_input_tensor_by_name, self.runtime.bundle.feature_spec)
         responses = [None] * len(requests)
