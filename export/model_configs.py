@@ -25,10 +25,16 @@ class BatchingPolicy:
     # Batching does not lower this model's cost per clip on CPU (benchmarks/LOAD.md, the ceiling);
     # 32 only bounds one execute()'s memory (32 spectrograms of 1.2 MB). The gpu target sets its own.
     max_batch_size: int = 32
-    # On CPU an instance runs one batch at a time, so requests that arrive meanwhile queue and are
-    # batched anyway; waiting for more only adds latency at low load. `s2f tune --delays 0,2000,8000`
-    # measures it per machine.
+    # Waiting for a batch to grow only adds latency at low load (batches do not lower the cost per
+    # clip here). `s2f tune --delays 0,2000,8000` measures it per machine.
     max_queue_delay_us: int = 0
+    # The batch the dynamic batcher forms from queued requests (0: as many as are queued). With 2
+    # instances busy at c=8, the queue grows to 5-7 requests, and one instance taking them all
+    # makes every one of them wait for the whole batch: 150-670 ms executes, c=8 p99 263-316 ms.
+    # Batches of 1 keep the queue first in, first out: p99 128-146 ms, throughput the same or
+    # higher (`s2f bench --targets triton,triton-anybatch --levels 1,8 --rounds 3`, benchmarks/
+    # LOAD.md). A client's own batch of N clips still runs as one execute().
+    preferred_batch_size: int = 1
     # Chosen by measurement on 2 cores (`s2f bench --targets triton,triton-1x2,triton-2x1,triton-2x2,
     # fastapi,ort --levels 1,8 --rounds 2`; benchmarks/LOAD.md). Two instances of 2 threads that
     # adapt (below): c=1 p50 13.6-14.0 ms, c=8 86-90 req/s. One instance of 2 threads: the same
@@ -100,7 +106,9 @@ def _python_model(name: str, inputs: list[pb.ModelInput], outputs: list[Tensor],
     config = pb.ModelConfig(
         name=name, backend="python", max_batch_size=policy.max_batch_size,
         input=inputs, output=[_output(t) for t in outputs],
-        dynamic_batching=pb.ModelDynamicBatching(max_queue_delay_microseconds=policy.max_queue_delay_us),
+        dynamic_batching=pb.ModelDynamicBatching(
+            max_queue_delay_microseconds=policy.max_queue_delay_us,
+            preferred_batch_size=[policy.preferred_batch_size] if policy.preferred_batch_size else []),
         instance_group=[pb.ModelInstanceGroup(kind=pb.ModelInstanceGroup.KIND_CPU, count=policy.instances)],
     )
     for key, value in parameters.items():

@@ -62,8 +62,11 @@ def _write_fused_layout(staging: Path, bundle: ModelBundle, shapes: ServingShape
 
 def default_policy(layout: str) -> BatchingPolicy:
     """The fused layout's measured default; the ensemble's stage models keep one instance each
-    (their threads do not adapt to each other, so more instances would oversubscribe the cores)."""
-    return BatchingPolicy() if layout == "fused" else dataclasses.replace(BatchingPolicy(), instances=1)
+    (their threads do not adapt to each other, so more instances would oversubscribe the cores),
+    and with one instance per stage, batches of queued requests as before (not re-measured)."""
+    if layout == "fused":
+        return BatchingPolicy()
+    return dataclasses.replace(BatchingPolicy(), instances=1, preferred_batch_size=0)
 
 
 def write_cpu_repository(bundle: ModelBundle, out_dir: str | Path,
