@@ -224,7 +224,8 @@ def cmd_tune(args) -> int:
 
     repository = _repository(args)
     audio, rate = read_audio(args.audio or SAMPLE_VOICE)
-    candidates = tune.candidates(args.instances, args.delays, args.max_batch, args.threads, args.lanes)
+    candidates = tune.candidates(args.instances, args.delays, args.max_batch, args.threads, args.lanes,
+                                 args.preferred)
     args.model_control = "explicit"
     server = None if args.url else TritonServer(_server_options(args, repository)).start()
     url = args.url or server.grpc_url
@@ -310,6 +311,9 @@ def _add_tune_command(commands) -> None:
                         help="threads per instance (ONNX Runtime and feature kernel); default: as written")
     tuning.add_argument("--lanes", type=_int_list, default=None,
                         help="fused model: single-thread lanes a batch is split over (0: none); default: as written")
+    tuning.add_argument("--preferred", type=_int_list, default=None,
+                        help="dynamic batcher's preferred batch sizes to try (0: batch every queued request); "
+                             "default: as written")
     tuning.add_argument("--p99-budget-ms", type=float, help="pick the fastest candidate within this p99")
     _add_server_options(tuning)
     tuning.set_defaults(run=cmd_tune)

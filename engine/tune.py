@@ -39,12 +39,14 @@ class Candidate:
     max_batch_size: int
     threads: int | None = None     # per instance; None keeps the repository's setting
     lanes: int | None = None       # fused model's single-thread lanes for batches; None keeps it
+    preferred: int | None = None   # dynamic batcher's preferred batch size (0: none); None keeps it
 
     def label(self) -> str:
         threads = "" if self.threads is None else f" threads={self.threads}"
         lanes = "" if self.lanes is None else f" lanes={self.lanes}"
+        preferred = "" if self.preferred is None else f" preferred={self.preferred or 'any'}"
         return (f"instances={self.instances}{threads}{lanes} delay={self.max_queue_delay_us}us "
-                f"max_batch={self.max_batch_size}")
+                f"max_batch={self.max_batch_size}{preferred}")
 
 
 @dataclasses.dataclass
@@ -66,6 +68,10 @@ def apply(config: pb.ModelConfig, candidate: Candidate) -> pb.ModelConfig:
     tuned.max_batch_size = candidate.max_batch_size
     if tuned.platform != "ensemble":
         tuned.dynamic_batching.max_queue_delay_microseconds = candidate.max_queue_delay_us
+        if candidate.preferred is not None:
+            tuned.dynamic_batching.ClearField("preferred_batch_size")
+            if candidate.preferred:
+                tuned.dynamic_batching.preferred_batch_size.append(candidate.preferred)
         for group in tuned.instance_group:
             group.count = candidate.instances
         if candidate.threads is not None and contract.THREADS_PARAMETER in tuned.parameters:
@@ -125,6 +131,7 @@ def write_choice(repository: Path, candidate: Candidate) -> None:
 
 
 def candidates(instances: list[int], delays: list[int], batches: list[int],
-               threads: list[int] | None = None, lanes: list[int] | None = None) -> list[Candidate]:
-    return [Candidate(i, d, b, t, n) for i, d, b, t, n in
-            itertools.product(instances, delays, batches, threads or [None], lanes or [None])]
+               threads: list[int] | None = None, lanes: list[int] | None = None,
+               preferred: list[int] | None = None) -> list[Candidate]:
+    return [Candidate(i, d, b, t, n, f) for i, d, b, t, n, f in
+            itertools.product(instances, delays, batches, threads or [None], lanes or [None], preferred or [None])]

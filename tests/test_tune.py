@@ -51,3 +51,11 @@ def test_apply_sets_instances_batching_and_threads_of_python_models(cpu_reposito
     # None keeps what the repository says
     kept = apply(read_config(cpu_repository, contract.ENSEMBLE), Candidate(1, 0, 8))
     assert kept.parameters[contract.THREADS_PARAMETER].string_value == "2"
+
+
+def test_apply_sets_or_clears_the_preferred_batch_size(cpu_repository):
+    written = read_config(cpu_repository, contract.ENSEMBLE)
+    assert list(written.dynamic_batching.preferred_batch_size) == [1]  # the default policy's
+    assert list(apply(written, Candidate(2, 0, 32, preferred=0)).dynamic_batching.preferred_batch_size) == []
+    assert list(apply(written, Candidate(2, 0, 32, preferred=4)).dynamic_batching.preferred_batch_size) == [4]
+    assert list(apply(written, Candidate(2, 0, 32)).dynamic_batching.preferred_batch_size) == [1]  # None keeps it
