@@ -20,8 +20,9 @@ model's counters hold sums), and the stub transfer is the mean compute infer min
 Then the floor: the same repository with `benchmarks/floor_model.py` in the model's place, a
 model that computes nothing. Round trips to it, AUDIO samples and the same clips as FLAC files
 through AUDIO_FILE, interleaved with libsndfile decoding those files in process, show what the
-served path costs a request before any compute, and what a FLAC file saves on the way in
-against what decoding it costs.
+served path costs a request before any compute (also with the model sleeping 10 ms, so that the
+serving threads sleep through a request as they do at c=1), and what a FLAC file saves on the
+way in against what decoding it costs.
 """
 
 from __future__ import annotations
@@ -156,7 +157,10 @@ def measure(rounds: int, requests: int, workdir: Path, overrides: dict | None = 
 FLOOR_MODEL = Path(__file__).with_name("floor_model.py")
 
 
-def floor_once(client, grpc, payload) -> float:
+FLOOR_WAIT_MS = 10  # about the real model's compute at c=1
+
+
+def floor_once(client, grpc, payload, model: str = "speech2face") -> float:
     """ms for one round trip to the floor model: `payload` is (samples, rate) or a file's bytes."""
     if isinstance(payload, bytes):
         files = grpc.InferInput("AUDIO_FILE", [1, 1], "BYTES")
@@ -168,8 +172,20 @@ def floor_once(client, grpc, payload) -> float:
         inputs[0].set_data_from_numpy(audio.reshape(1, -1))
         inputs[1].set_data_from_numpy(np.array([[rate]], np.int32))
     start = time.perf_counter()
-    client.infer("speech2face", inputs).as_numpy("FACE_FEATURE")
+    client.infer(model, inputs).as_numpy("FACE_FEATURE")
     return (time.perf_counter() - start) * 1e3
+
+
+def _waiting_copy(repository: Path, name: str, wait_ms: int) -> None:
+    """A second floor model, `name`, that sleeps `wait_ms` before answering."""
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2 as pb
+
+    shutil.copytree(repository / "speech2face", repository / name)
+    config = text_format.Parse((repository / name / "config.pbtxt").read_text(), pb.ModelConfig())
+    config.name = name
+    config.parameters["wait_ms"].string_value = str(wait_ms)
+    (repository / name / "config.pbtxt").write_text(text_format.MessageToString(config))
 
 
 def measure_floor(rounds: int, requests: int, workdir: Path, clips, runtime) -> list[dict]:
@@ -184,9 +200,11 @@ def measure_floor(rounds: int, requests: int, workdir: Path, clips, runtime) -> 
     repository = workdir / "floor-repository"
     shutil.copytree(workdir / "repository", repository)
     shutil.copyfile(FLOOR_MODEL, repository / "speech2face" / "1" / "model.py")
+    _waiting_copy(repository, "speech2face_wait", FLOOR_WAIT_MS)
     files = [flac_file(audio, rate)[0] for audio, rate in clips]
     steps = {
         "samples": lambda k: floor_once(client, grpc, clips[k % len(clips)]),
+        "samples_wait": lambda k: floor_once(client, grpc, clips[k % len(clips)], "speech2face_wait") - FLOOR_WAIT_MS,
         "flac_file": lambda k: floor_once(client, grpc, files[k % len(files)]),
         "decode": lambda k: _timed(decode_audio, files[k % len(files)]),
         "in_process": lambda k: _timed(runtime.infer, *clips[k % len(clips)]),
@@ -216,6 +234,7 @@ def floor_table(floor: list[dict]) -> str:
     """Markdown: the floor model's round trips and the in-process decode, one column per round."""
     rows = {
         "floor: round trip, AUDIO samples (384 KB of float32)": "samples",
+        f"floor: round trip − {FLOOR_WAIT_MS} ms, AUDIO samples, the model sleeping {FLOOR_WAIT_MS} ms": "samples_wait",
         "floor: round trip, AUDIO_FILE (16-bit FLAC, undecoded)": "flac_file",
         "in process: libsndfile decodes that FLAC": "decode",
         "in process: the real model (LocalRuntime.infer)": "in_process",

@@ -3,10 +3,13 @@
 It takes the fused speech2face model's place, config and contract unchanged: it reads its
 input (AUDIO samples, or AUDIO_FILE bytes left undecoded) and answers zeros of the output
 shapes. A round trip to it is what serving costs one request with the model's own work taken
-away: the client, gRPC, Triton and the Python backend's process hop.
+away: the client, gRPC, Triton and the Python backend's process hop. With the config parameter
+`wait_ms` it sleeps that long before answering: a request that spends the real model's time in
+the model without using a core, so the serving threads sleep through it as they do in real use.
 """
 
 import json
+import time
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
@@ -14,11 +17,14 @@ import triton_python_backend_utils as pb_utils
 
 class TritonPythonModel:
     def initialize(self, args):
-        outputs = json.loads(args["model_config"])["output"]
+        config = json.loads(args["model_config"])
+        self.wait_s = float(config.get("parameters", {}).get("wait_ms", {}).get("string_value", "0")) / 1e3
+        outputs = config["output"]
         self.outputs = [(o["name"], pb_utils.triton_string_to_numpy(o["data_type"]), [int(d) for d in o["dims"]])
                         for o in outputs]
 
     def execute(self, requests):
+        time.sleep(self.wait_s)
         responses = []
         for request in requests:
             audio = pb_utils.get_input_tensor_by_name(request, "AUDIO")
