@@ -53,9 +53,11 @@ class GpuPolicy:
 
     @property
     def cpu_policy(self) -> BatchingPolicy:
-        """The same numbers in the cpu target's terms (python preprocess and the ensemble)."""
+        """The same numbers in the cpu target's terms (python preprocess and the ensemble); no
+        preferred batch size, so that the preprocess batches whatever queued for the GPU stages."""
         return BatchingPolicy(max_batch_size=self.max_batch_size, max_queue_delay_us=self.max_queue_delay_us,
-                              instances=self.preprocess_instances, intra_op_threads=self.preprocess_threads)
+                              preferred_batch_size=0, instances=self.preprocess_instances,
+                              intra_op_threads=self.preprocess_threads)
 
     def graph_batch_sizes(self) -> list[int]:
         """CUDA graphs captured per instance: powers of two up to max_batch_size, and the max."""

@@ -83,6 +83,9 @@ def test_preprocess_falls_back_to_python_for_complex_powerlaw(gpu_repository, bu
     assert [g.kind for g in config.instance_group] == [pb.ModelInstanceGroup.KIND_CPU]
     assert (gpu_repository / contract.PREPROCESS / "1" / contract.PYTHON_MODEL_FILE).exists()
     assert next(i for i in config.input if i.name == contract.AUDIO.name).allow_ragged_batch
+    # It batches whatever queued (the GPU stages behind it gain from batches); the cpu target's
+    # batches of one are for CPU compute, where batching gains nothing.
+    assert list(config.dynamic_batching.preferred_batch_size) == []
     record = read_build_record(gpu_repository)
     assert record["preprocess"]["backend"] == "python"
     writer, reason = dali_preprocess_writer(FeatureSpec())
