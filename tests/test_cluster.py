@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))  # the deploy/ folder is not part of the installed
 
 from deploy.local import scenarios  # noqa: E402
 from deploy.local.cluster import local_cluster  # noqa: E402
-from deploy.local.load import Load, wait_requests  # noqa: E402
+from deploy.local.load import Load  # noqa: E402
 from deploy.local.tools import ToolMissing, ensure  # noqa: E402
 
 CONCURRENCY = 16
@@ -76,7 +76,7 @@ def short_cluster(tmp_path_factory):
 def test_load_spreads_and_a_killed_replica_costs_no_request(short_cluster, voice):
     cluster = short_cluster
     with Load(cluster.balancer.grpc_url, *voice, concurrency=CONCURRENCY) as load:
-        wait_requests(load, 10)  # warm-up: every replica's first request pays lazy initialisation
+        scenarios.warm_every_replica(cluster, load)
         shares = scenarios.spread(cluster, load, requests=60)
         killed = scenarios.kill_one(cluster, load, requests_after=30)
     print(f"\nper-replica requests {shares}; kill: {killed}; total ok {load.ok}")
@@ -96,7 +96,7 @@ def test_full_local_cluster(tmp_path, voice):
         prometheus.wait_scraped(3)
         idle = scenarios.queue_rule_vs_statistics(cluster, window_s=5.0)["rule_us"]
         with Load(cluster.balancer.grpc_url, *voice, concurrency=CONCURRENCY) as load:
-            wait_requests(load, 10)
+            scenarios.warm_every_replica(cluster, load)
             shares = scenarios.spread(cluster, load, requests=90)
             killed = scenarios.kill_one(cluster, load, requests_after=40)
             updated = scenarios.rolling_update(cluster, load, version=2, requests_between=20)

@@ -31,6 +31,16 @@ def queue_totals(stats: dict) -> tuple[float, int]:
     return queue_ns / 1e3, sum(m["inference_stats"]["success"]["count"] for m in models)
 
 
+def warm_every_replica(cluster: Cluster, load: Load, per_replica: int = 3, timeout_s: float = 120.0) -> None:
+    """Until every replica has served `per_replica` requests: a replica's first requests pay its
+    lazy initialisation, so a spread measured before that undercounts it."""
+    deadline = time.monotonic() + timeout_s
+    while min(successes(r.statistics()) for r in cluster.replicas.replicas) < per_replica:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"a replica served fewer than {per_replica} requests in {timeout_s} s")
+        wait_requests(load, 1)
+
+
 def spread(cluster: Cluster, load: Load, requests: int) -> dict[str, int]:
     """Requests each replica served while `requests` went through the balancer."""
     before = {r.name: successes(r.statistics()) for r in cluster.replicas.replicas}
