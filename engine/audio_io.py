@@ -60,7 +60,9 @@ def _read(source, name: str, max_seconds: float) -> tuple[np.ndarray, int]:
     except AudioError as error:
         raise AudioFileError(f"{name}: {error}", error.reason) from None
     except (RuntimeError, soundfile.LibsndfileError) as error:
-        raise AudioFileError(f"{name}: not a readable WAV, FLAC or OGG file ({error})") from None
+        # libsndfile's own words, without soundfile's "Error opening <_io.BytesIO object at 0x...>".
+        detail = getattr(error, "error_string", None) or str(error)
+        raise AudioFileError(f"{name}: not a readable WAV, FLAC or OGG file ({detail})") from None
     if samples.size == 0:
         raise AudioFileError(f"{name}: the file holds no audio samples (empty or truncated)", "empty")
     return to_mono_float32(samples), int(rate)
