@@ -21,8 +21,9 @@ Then the floor: the same repository with `benchmarks/floor_model.py` in the mode
 model that computes nothing. Round trips to it, AUDIO samples and the same clips as FLAC files
 through AUDIO_FILE, interleaved with libsndfile decoding those files in process, show what the
 served path costs a request before any compute (also with the model sleeping 10 ms, so that the
-serving threads sleep through a request as they do at c=1), and what a FLAC file saves on the
-way in against what decoding it costs.
+serving threads sleep through a request as they do at c=1), what ten Triton counter updates per
+request cost (the stage metrics' old way), and what a FLAC file saves on the way in against
+what decoding it costs.
 """
 
 from __future__ import annotations
@@ -158,6 +159,7 @@ FLOOR_MODEL = Path(__file__).with_name("floor_model.py")
 
 
 FLOOR_WAIT_MS = 10  # about the real model's compute at c=1
+STAGE_COUNTER_UPDATES = 10  # five stages, two counters: what a request cost when each went to Triton at once
 
 
 def floor_once(client, grpc, payload, model: str = "speech2face") -> float:
@@ -176,15 +178,16 @@ def floor_once(client, grpc, payload, model: str = "speech2face") -> float:
     return (time.perf_counter() - start) * 1e3
 
 
-def _waiting_copy(repository: Path, name: str, wait_ms: int) -> None:
-    """A second floor model, `name`, that sleeps `wait_ms` before answering."""
+def _floor_copy(repository: Path, name: str, **parameters: int) -> None:
+    """Another floor model, `name`, with config parameters (floor_model.py: wait_ms, counter_updates)."""
     from google.protobuf import text_format
     from tritonclient.grpc import model_config_pb2 as pb
 
     shutil.copytree(repository / "speech2face", repository / name)
     config = text_format.Parse((repository / name / "config.pbtxt").read_text(), pb.ModelConfig())
     config.name = name
-    config.parameters["wait_ms"].string_value = str(wait_ms)
+    for key, value in parameters.items():
+        config.parameters[key].string_value = str(value)
     (repository / name / "config.pbtxt").write_text(text_format.MessageToString(config))
 
 
@@ -200,11 +203,13 @@ def measure_floor(rounds: int, requests: int, workdir: Path, clips, runtime) -> 
     repository = workdir / "floor-repository"
     shutil.copytree(workdir / "repository", repository)
     shutil.copyfile(FLOOR_MODEL, repository / "speech2face" / "1" / "model.py")
-    _waiting_copy(repository, "speech2face_wait", FLOOR_WAIT_MS)
+    _floor_copy(repository, "speech2face_wait", wait_ms=FLOOR_WAIT_MS)
+    _floor_copy(repository, "speech2face_counters", counter_updates=STAGE_COUNTER_UPDATES)
     files = [flac_file(audio, rate)[0] for audio, rate in clips]
     steps = {
         "samples": lambda k: floor_once(client, grpc, clips[k % len(clips)]),
         "samples_wait": lambda k: floor_once(client, grpc, clips[k % len(clips)], "speech2face_wait") - FLOOR_WAIT_MS,
+        "samples_counters": lambda k: floor_once(client, grpc, clips[k % len(clips)], "speech2face_counters"),
         "flac_file": lambda k: floor_once(client, grpc, files[k % len(files)]),
         "decode": lambda k: _timed(decode_audio, files[k % len(files)]),
         "in_process": lambda k: _timed(runtime.infer, *clips[k % len(clips)]),
@@ -235,6 +240,7 @@ def floor_table(floor: list[dict]) -> str:
     rows = {
         "floor: round trip, AUDIO samples (384 KB of float32)": "samples",
         f"floor: round trip − {FLOOR_WAIT_MS} ms, AUDIO samples, the model sleeping {FLOOR_WAIT_MS} ms": "samples_wait",
+        f"floor: round trip, AUDIO samples, {STAGE_COUNTER_UPDATES} counter updates per request": "samples_counters",
         "floor: round trip, AUDIO_FILE (16-bit FLAC, undecoded)": "flac_file",
         "in process: libsndfile decodes that FLAC": "decode",
         "in process: the real model (LocalRuntime.infer)": "in_process",

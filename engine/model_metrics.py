@@ -10,13 +10,13 @@ compute counters:
   cumulative microseconds and runs of each stage (mean = duration / runs); the stages are
   inputs, features, encoder, decoder (or lanes, for a batch split over lanes) and outputs.
 
-Every counter update is a round trip between the model's stub process and Triton: ten per
-request (five stages, two counters) added 0.3 ms to a request (`benchmarks/breakdown.py`'s
-metrics row). So stage times add up inside the stub, and the first execute() after
+Every counter update is a round trip between the model's stub process and Triton; ten per
+request (five stages, two counters) cost a request ~0.3 ms (the floor rows of
+`benchmarks/breakdown.py`). So stage times add up inside the stub, and the first execute() after
 FLUSH_INTERVAL_S hands the sums to Triton before it starts: one request in that interval pays
 the round trips, and a scrape sees a stage time once a later request has arrived (finalize()
-hands over the rest). A background thread flushing on a timer instead stalled requests for
-~0.6 s under load (p99 at c=8: 575-608 ms against ~200). Refusals are rare and counted at once.
+hands over the rest). No stub thread of ours calls into Triton while a request runs. Refusals
+are rare and counted at once.
 """
 
 from __future__ import annotations

@@ -29,11 +29,11 @@ class BatchingPolicy:
     # clip here). `s2f tune --delays 0,2000,8000` measures it per machine.
     max_queue_delay_us: int = 0
     # The batch the dynamic batcher forms from queued requests (0: as many as are queued). With 2
-    # instances busy at c=8, the queue grows to 5-7 requests, and one instance taking them all
-    # makes every one of them wait for the whole batch: 150-670 ms executes, c=8 p99 263-316 ms.
-    # Batches of 1 keep the queue first in, first out: p99 128-146 ms, throughput the same or
-    # higher (`s2f bench --targets triton,triton-anybatch --levels 1,8 --rounds 3`, benchmarks/
-    # LOAD.md). A client's own batch of N clips still runs as one execute().
+    # instances busy at c=8, requests queue, and an instance taking the whole queue as one batch
+    # makes each request wait for all of it: p99 359-589 ms, Triton's compute 74-87 ms per
+    # execution. Batches of 1 keep the queue first in, first out: p99 104-112 ms and 1.02-1.22x
+    # the throughput (`s2f bench --targets triton,triton-anybatch --levels 1,8 --rounds 3`,
+    # benchmarks/LOAD.md). A client's own batch of N clips still runs as one execute().
     preferred_batch_size: int = 1
     # Chosen by measurement on 2 cores (`s2f bench --targets triton,triton-1x2,triton-2x1,triton-2x2,
     # fastapi,ort --levels 1,8 --rounds 2`; benchmarks/LOAD.md). Two instances of 2 threads that
