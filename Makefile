@@ -73,7 +73,7 @@ soak: $(STAMP)
 	$(PY) -m pytest tests/test_soak.py -m slow -q -s
 
 bench-load: $(STAMP)
-	$(PY) -m speech2face.engine.cli bench --targets triton,triton-file,triton-shm,triton-1x2,triton-2x1,fastapi,ort \
+	$(PY) -m speech2face.engine.cli bench --targets triton,triton-file,triton-shm,triton-anybatch,triton-1x2,triton-2x1,fastapi,ort \
 		--levels 1,8 --rounds 3 --window 6 --warmup 2 --out benchmarks/results/load
 	$(PY) benchmarks/breakdown.py --rounds 3 --requests 120 --out benchmarks/results/breakdown
 	$(PY) -m pytest benchmarks/test_inprocess_bench.py --benchmark-only --benchmark-json=benchmarks/results/inprocess.json
