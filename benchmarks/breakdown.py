@@ -7,6 +7,9 @@ One server on the default cpu repository (as `s2f serve` writes it) with Triton'
 time with plain tritonclient gRPC and runs the same clips through the in-process LocalRuntime,
 the two interleaved request by request (the order alternates), so both see the same machine.
 
+Rounds alternate between a warm machine (requests back to back) and an idle one (`--idle-ms` of
+nothing before every request, served and in process alike): the two states a c=1 user sees.
+
 Per request, from three sources that each measure their own part:
 - the client: building the request (serialization) and the whole round trip;
 - Triton's trace: gRPC read -> request, queue, compute input (tensors to the stub), compute infer
@@ -93,7 +96,8 @@ def local_once(runtime, audio: np.ndarray, rate: int) -> dict[str, float]:
     return times
 
 
-def run_round(client, grpc, runtime, clips, requests: int, metrics_url: str, first: str) -> dict:
+def run_round(client, grpc, runtime, clips, requests: int, metrics_url: str, first: str,
+              idle_s: float = 0.0) -> dict:
     from speech2face.engine.model_metrics import scrape, stage_means_ms, stage_totals
 
     def totals():  # what the instances have handed over: all but their last FLUSH_INTERVAL_S
@@ -105,6 +109,7 @@ def run_round(client, grpc, runtime, clips, requests: int, metrics_url: str, fir
         audio, rate = clips[k % len(clips)]
         order = ("served", "local") if (k % 2 == 0) == (first == "served") else ("local", "served")
         for engine in order:
+            time.sleep(idle_s)  # an idle machine between requests, or none (warm)
             if engine == "served":
                 served.append(served_once(client, grpc, audio, rate))
             else:
@@ -115,7 +120,13 @@ def run_round(client, grpc, runtime, clips, requests: int, metrics_url: str, fir
             "local_means": {k: float(np.mean([r[k] for r in local])) for k in local[0]}}
 
 
-def measure(rounds: int, requests: int, workdir: Path, overrides: dict | None = None) -> dict:
+def round_state(r: int, idle_ms: float) -> str:
+    """Rounds alternate: warm (requests back to back), then idle (`idle_ms` of nothing before each)."""
+    return "idle" if r % 2 == 1 and idle_ms > 0 else "warm"
+
+
+def measure(rounds: int, requests: int, workdir: Path, overrides: dict | None = None,
+            idle_ms: float = 50.0) -> dict:
     import tritonclient.grpc as grpc
 
     from speech2face.bench.clips import make_clips
@@ -134,14 +145,17 @@ def measure(rounds: int, requests: int, workdir: Path, overrides: dict | None = 
     trace = workdir / "trace.json"
     trace_args = ("--trace-config", f"triton,file={trace}", "--trace-config", "rate=1",
                   "--trace-config", "level=TIMESTAMPS", "--trace-config", "count=-1")
-    report = {"policy": policy, "rounds": []}
+    report = {"policy": policy, "idle_ms": idle_ms, "rounds": []}
     with TritonServer(ServerOptions(model_repository=repository, extra_args=trace_args)) as server:
         client = grpc.InferenceServerClient(server.grpc_url)
         metrics_url = f"http://127.0.0.1:{server.metrics_port}/metrics"
         run_round(client, grpc, runtime, clips, 20, metrics_url, "served")  # warm-up, not reported
         for r in range(rounds):
+            state = round_state(r, idle_ms)
             report["rounds"].append(run_round(client, grpc, runtime, clips, requests, metrics_url,
-                                              "served" if r % 2 == 0 else "local"))
+                                              "served" if r % 4 < 2 else "local",
+                                              idle_ms / 1e3 if state == "idle" else 0.0))
+            report["rounds"][-1]["state"] = state
         client.close()
     spans = iter(trace_spans(trace)[20:])  # in arrival order, after the warm-up requests
     for round_report in report["rounds"]:
@@ -278,7 +292,7 @@ def table(report: dict) -> str:
         add("**total p50** (served / in process)", srv["client_serialization"] + srv["client_round_trip"],
             loc["total"])
     header = "| ms, medians unless marked (served / in process) | " + " | ".join(
-        f"round {i + 1}" for i in range(len(report["rounds"]))) + " |"
+        f"round {i + 1} ({r['state']})" for i, r in enumerate(report["rounds"])) + " |"
     lines = [header, "|---" * (len(report["rounds"]) + 1) + "|"]
     lines += [f"| {name} | " + " | ".join(cells) + " |" for name, cells in rows.items()]
     return "\n".join(lines)
@@ -288,7 +302,9 @@ def main(argv: list[str] | None = None) -> int:
     import tempfile
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=4, help="rounds alternate warm and idle")
+    parser.add_argument("--idle-ms", type=float, default=50.0,
+                        help="idle rounds: the pause before each request (0: every round warm)")
     parser.add_argument("--requests", type=int, default=150, help="requests per round (and as many in process)")
     parser.add_argument("--out", default="benchmarks/results/breakdown")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=INT",
@@ -296,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     overrides = {k: int(v) for k, v in (item.split("=", 1) for item in args.set)}
     with tempfile.TemporaryDirectory(prefix="s2f-breakdown-") as workdir:
-        report = measure(args.rounds, args.requests, Path(workdir), overrides)
+        report = measure(args.rounds, args.requests, Path(workdir), overrides, args.idle_ms)
     report["started"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
