@@ -4,6 +4,7 @@
 - triton-file     the same, each clip sent as a 16-bit FLAC file through AUDIO_FILE
 - triton-shm      the same, samples through system shared memory (a co-located client)
 - triton-anybatch the default with batches of every queued request (before preferred_batch_size 1)
+- triton-unpinned the default without pinning a lone request's threads (before pin_threads)
 - triton-1x2      the fused layout with 1 instance of 2 threads, any batch (the default before adaptive threads)
 - triton-2x1      the fused layout with 2 instances of 1 thread each
 - triton-2x2      the fused layout with 2 instances of 2 threads that do not adapt to each other
@@ -50,8 +51,9 @@ TRITON_TARGETS = {
     "triton-file": TritonSetup(send="file"),
     "triton-shm": TritonSetup(send="shm"),
     "triton-anybatch": TritonSetup(policy=(("preferred_batch_size", 0),)),
+    "triton-unpinned": TritonSetup(policy=(("pin_threads", False),)),
     "triton-1x2": TritonSetup(policy=(("instances", 1), ("adaptive_threads", False), ("concurrent_runs", 0),
-                                      ("preferred_batch_size", 0))),
+                                      ("preferred_batch_size", 0), ("pin_threads", False))),
     "triton-2x1": TritonSetup(policy=(("instances", 2), ("intra_op_threads", 1), ("adaptive_threads", False))),
     "triton-2x2": TritonSetup(policy=(("adaptive_threads", False), ("concurrent_runs", 0))),
     "triton-ensemble": TritonSetup(layout="ensemble"),

@@ -131,7 +131,7 @@ def measure(rounds: int, requests: int, workdir: Path, overrides: dict | None = 
 
     from speech2face.bench.clips import make_clips
     from speech2face.engine.builtin import default_bundle
-    from speech2face.engine.local_runtime import LocalRuntime
+    from speech2face.engine.local_runtime import LocalRuntime, RuntimeOptions
     from speech2face.engine.server import ServerOptions, TritonServer
     from speech2face.export.model_configs import BatchingPolicy
     from speech2face.export.repository import read_build_record, write_cpu_repository
@@ -140,7 +140,9 @@ def measure(rounds: int, requests: int, workdir: Path, overrides: dict | None = 
     repository = write_cpu_repository(default_bundle(), workdir / "repository",
                                       dataclasses.replace(BatchingPolicy(), **(overrides or {})))
     policy = read_build_record(repository)["policy"]
-    runtime = LocalRuntime(default_bundle(), policy["intra_op_threads"])
+    runtime = LocalRuntime(default_bundle(), options=RuntimeOptions(  # the served model's own options
+        threads=policy["intra_op_threads"], spinning=policy["allow_spinning"],
+        concurrent_runs=policy["concurrent_runs"], pin_threads=policy["pin_threads"]))
     clips = make_clips(8, 6.0)
     trace = workdir / "trace.json"
     trace_args = ("--trace-config", f"triton,file={trace}", "--trace-config", "rate=1",

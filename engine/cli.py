@@ -225,7 +225,7 @@ def cmd_tune(args) -> int:
     repository = _repository(args)
     audio, rate = read_audio(args.audio or SAMPLE_VOICE)
     candidates = tune.candidates(args.instances, args.delays, args.max_batch, args.threads, args.lanes,
-                                 args.preferred)
+                                 args.preferred, args.pin)
     args.model_control = "explicit"
     server = None if args.url else TritonServer(_server_options(args, repository)).start()
     url = args.url or server.grpc_url
@@ -313,6 +313,9 @@ def _add_tune_command(commands) -> None:
                         help="fused model: single-thread lanes a batch is split over (0: none); default: as written")
     tuning.add_argument("--preferred", type=_int_list, default=None,
                         help="dynamic batcher's preferred batch sizes to try (0: batch every queued request); "
+                             "default: as written")
+    tuning.add_argument("--pin", type=_int_list, default=None,
+                        help="fused model: pin a lone request's threads to CPUs of their own (0/1); "
                              "default: as written")
     tuning.add_argument("--p99-budget-ms", type=float, help="pick the fastest candidate within this p99")
     _add_server_options(tuning)

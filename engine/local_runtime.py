@@ -35,19 +35,24 @@ class RuntimeOptions:
     threads: int = 0              # ONNX Runtime intra-op and feature-kernel threads; 0: all cores
     spinning: bool = False        # ONNX Runtime workers busy-wait between parallel sections
     concurrent_runs: int = 0      # single-thread lanes a batch of several clips is split over; 0: none
-    pin_threads: bool = False     # the calling thread and each ONNX Runtime worker on a CPU of its own
+    # A multi-thread run keeps its caller and each ONNX Runtime worker on a CPU of its own, one
+    # caller at a time (another caller meanwhile runs single-threaded, unpinned). Without it, a
+    # guest scheduler that packs threads onto few vCPUs after an idle spell runs both threads on
+    # one vCPU: 23 against 14.6 ms per clip after 50 ms idle (benchmarks/breakdown.py, idle rounds).
+    pin_threads: bool = False
     # A lock file shared by all instances of one served model (engine/peer_activity.py): while
     # another instance computes, this one runs single-threaded; alone, it uses all `threads`.
     peers_lock: str | None = None
 
-    def __post_init__(self):
-        if self.pin_threads and self.concurrent_runs:
-            raise ValueError("pin_threads pins one calling thread; it cannot be combined with concurrent_runs")
-
     def placement(self) -> tuple[int | None, tuple[int, ...]]:
-        """(the caller's CPU, the workers' CPUs) when pinning and there are enough CPUs, else (None, ())."""
+        """(the caller's CPU, the workers' CPUs) when pinning applies, else (None, ()).
+
+        Only where this process may use exactly `threads` CPUs (a small VM, a pod with exclusive
+        CPUs, taskset): there the run owns them. On a larger shared set, fixed CPUs could be the
+        ones every other process (and every other server started with these options) also pins.
+        """
         cpus = sorted(os.sched_getaffinity(0))
-        if not self.pin_threads or self.threads < 2 or len(cpus) < self.threads:
+        if not self.pin_threads or self.threads < 2 or len(cpus) != self.threads:
             return None, ()
         return cpus[0], tuple(cpus[1:self.threads])
 
@@ -72,7 +77,8 @@ class LocalRuntime:
         self.options = options or RuntimeOptions(threads=intra_op_threads)
         self.threads = self.options.threads
         self._caller_cpu, workers = self.options.placement()
-        self._pinned = threading.local()
+        self._all_cpus = os.sched_getaffinity(0)
+        self._main_busy = threading.Lock()  # the pinned main lane: one caller at a time
         self._main = _Lane.open(bundle, self.threads, self.options.spinning, workers)
         self.encoder, self.decoder = self._main.encoder, self._main.decoder
         # Single-thread lanes for batches: independent sessions computing side by side never wait
@@ -81,7 +87,7 @@ class LocalRuntime:
         self._lanes = [_Lane.open(bundle, 1) for _ in range(lanes)]
         self._pool = ThreadPoolExecutor(lanes, thread_name_prefix="s2f-lane") if lanes else None
         self._peers = PeerActivity(self.options.peers_lock) if self.options.peers_lock else None
-        self._solo = _Lane.open(bundle, 1) if self._peers else None
+        self._solo = _Lane.open(bundle, 1) if self._peers or self._caller_cpu is not None else None
 
     def run(self, clips: list[np.ndarray], stage: Callable[[str], ContextManager] = _untimed,
             ) -> tuple[np.ndarray, np.ndarray]:
@@ -91,9 +97,6 @@ class LocalRuntime:
         clip runs on all `threads`; with `concurrent_runs` lanes a batch is cut into that many
         chunks, each run on its own single-thread lane at the same time (timed as one stage).
         """
-        if self._caller_cpu is not None and not getattr(self._pinned, "done", False):
-            os.sched_setaffinity(0, {self._caller_cpu})  # pid 0: this thread only
-            self._pinned.done = True
         if self._peers is not None:
             with self._peers.computing() as alone:
                 if not alone:  # another instance holds a core: one thread here, no barriers
@@ -103,12 +106,29 @@ class LocalRuntime:
 
     def _run_alone(self, clips: list[np.ndarray], stage: Callable[[str], ContextManager]):
         if self._pool is None or len(clips) < 2:
-            return self._run_lane(self._main, clips, stage)
+            return self._run_main(clips, stage)
         chunks = [c for c in np.array_split(np.arange(len(clips)), len(self._lanes)) if c.size]
         with stage("lanes"):
             results = list(self._pool.map(lambda lane, idx: self._run_lane(lane, [clips[i] for i in idx], _untimed),
                                           self._lanes, chunks))
         return np.concatenate([r[0] for r in results]), np.concatenate([r[1] for r in results])
+
+    def _run_main(self, clips: list[np.ndarray], stage: Callable[[str], ContextManager]):
+        """The multi-thread lane; pinned (its workers' CPUs are fixed in its sessions) when the
+        options say so, with the caller on its own CPU for the run, or single-threaded when
+        another caller holds it."""
+        if self._caller_cpu is None:
+            return self._run_lane(self._main, clips, stage)
+        if not self._main_busy.acquire(blocking=False):
+            return self._run_lane(self._solo, clips, stage)
+        try:
+            os.sched_setaffinity(0, {self._caller_cpu})  # pid 0: this thread only
+            try:
+                return self._run_lane(self._main, clips, stage)
+            finally:
+                os.sched_setaffinity(0, self._all_cpus)
+        finally:
+            self._main_busy.release()
 
     def _run_lane(self, lane: _Lane, clips: list[np.ndarray], stage: Callable[[str], ContextManager]):
         with stage("features"):

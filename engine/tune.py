@@ -40,12 +40,14 @@ class Candidate:
     threads: int | None = None     # per instance; None keeps the repository's setting
     lanes: int | None = None       # fused model's single-thread lanes for batches; None keeps it
     preferred: int | None = None   # dynamic batcher's preferred batch size (0: none); None keeps it
+    pin: int | None = None         # fused model's pin_threads (0/1); None keeps it
 
     def label(self) -> str:
         threads = "" if self.threads is None else f" threads={self.threads}"
         lanes = "" if self.lanes is None else f" lanes={self.lanes}"
         preferred = "" if self.preferred is None else f" preferred={self.preferred or 'any'}"
-        return (f"instances={self.instances}{threads}{lanes} delay={self.max_queue_delay_us}us "
+        pin = "" if self.pin is None else f" pin={self.pin}"
+        return (f"instances={self.instances}{threads}{lanes}{pin} delay={self.max_queue_delay_us}us "
                 f"max_batch={self.max_batch_size}{preferred}")
 
 
@@ -78,6 +80,8 @@ def apply(config: pb.ModelConfig, candidate: Candidate) -> pb.ModelConfig:
             tuned.parameters[contract.THREADS_PARAMETER].string_value = str(candidate.threads)
         if candidate.lanes is not None and contract.CONCURRENT_RUNS_PARAMETER in tuned.parameters:
             tuned.parameters[contract.CONCURRENT_RUNS_PARAMETER].string_value = str(candidate.lanes)
+        if candidate.pin is not None and contract.PIN_THREADS_PARAMETER in tuned.parameters:
+            tuned.parameters[contract.PIN_THREADS_PARAMETER].string_value = str(int(bool(candidate.pin)))
     return tuned
 
 
@@ -132,6 +136,7 @@ def write_choice(repository: Path, candidate: Candidate) -> None:
 
 def candidates(instances: list[int], delays: list[int], batches: list[int],
                threads: list[int] | None = None, lanes: list[int] | None = None,
-               preferred: list[int] | None = None) -> list[Candidate]:
-    return [Candidate(i, d, b, t, n, f) for i, d, b, t, n, f in
-            itertools.product(instances, delays, batches, threads or [None], lanes or [None], preferred or [None])]
+               preferred: list[int] | None = None, pin: list[int] | None = None) -> list[Candidate]:
+    return [Candidate(i, d, b, t, n, f, p) for i, d, b, t, n, f, p in
+            itertools.product(instances, delays, batches, threads or [None], lanes or [None], preferred or [None],
+                              pin or [None])]

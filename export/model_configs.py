@@ -54,9 +54,14 @@ class BatchingPolicy:
     # Spinning workers save ~0.7 ms at c=1 on an idle machine but cost a 33 ms p90 whenever
     # anything else needs a core (benchmarks/thread_placement.py): off.
     allow_spinning: bool = False
-    # Pinning the caller and the worker to CPUs of their own changed nothing at c=1, and pinned
-    # spinning doubled latency (benchmarks/thread_placement.py): off.
-    pin_threads: bool = False
+    # A lone request's 2-thread run keeps its caller and its worker on CPUs of their own, one run
+    # at a time, where the server may use exactly 2 CPUs (engine/local_runtime.py: a small VM, a
+    # pod with exclusive CPUs; elsewhere nothing is pinned). After an idle spell this machine's guest
+    # scheduler otherwise packs both threads onto one vCPU: at 5 req/s (Poisson) p50 17.8-21.2 ms
+    # pinned against 26.5-27.4 unpinned; back to back and at c=8 no difference
+    # (`s2f bench --targets triton,triton-unpinned --mode poisson --levels 5`; benchmarks/LOAD.md).
+    # On a host where other work sits on those two CPUs, turn it off (`s2f tune --pin 0,1`).
+    pin_threads: bool = True
 
 
 def _dtype(tensor: Tensor) -> int:

@@ -23,7 +23,8 @@ def clips():
     RuntimeOptions(threads=2, concurrent_runs=3),   # more lanes than clips per lane: uneven chunks
     RuntimeOptions(threads=2, spinning=True),
     RuntimeOptions(threads=2, pin_threads=True),
-], ids=["2 lanes", "3 lanes", "spinning", "pinned"])
+    RuntimeOptions(threads=2, concurrent_runs=2, pin_threads=True),
+], ids=["2 lanes", "3 lanes", "spinning", "pinned", "pinned with lanes"])
 def test_options_give_the_same_faces_as_one_plain_run(bundle, clips, options):
     plain_features, plain_images = LocalRuntime(bundle, options=RuntimeOptions(threads=1)).run(clips)
     features, images = LocalRuntime(bundle, options=options).run(clips)
@@ -34,9 +35,35 @@ def test_options_give_the_same_faces_as_one_plain_run(bundle, clips, options):
     assert np.abs(features[0] - features[1]).max() > FEATURE_ATOL
 
 
-def test_pinning_and_lanes_are_refused_together():
-    with pytest.raises(ValueError, match="cannot be combined with concurrent_runs"):
-        RuntimeOptions(threads=2, concurrent_runs=2, pin_threads=True)
+def test_a_pinned_run_pins_its_caller_only_while_it_runs(bundle, clips):
+    import os
+    import threading
+
+    runtime = LocalRuntime(bundle, options=RuntimeOptions(threads=2, pin_threads=True))
+    if runtime._caller_cpu is None:
+        pytest.skip(f"pinning applies where a process may use exactly 2 CPUs; this one may use "
+                    f"{len(os.sched_getaffinity(0))}")
+    before = os.sched_getaffinity(0)
+    seen = []
+    runtime.run(clips[:1], lambda name: _note_affinity(seen, name))
+    assert seen and all(cpus == {runtime._caller_cpu} for cpus in seen)
+    assert os.sched_getaffinity(0) == before  # the caller's CPUs come back after the run
+    # Concurrent callers: one holds the pinned lane, the others run single-threaded, unpinned,
+    # and every caller gets the same answer.
+    plain, _ = LocalRuntime(bundle, options=RuntimeOptions(threads=1)).run(clips[:1])
+    answers = []
+    threads = [threading.Thread(target=lambda: answers.append(runtime.run(clips[:1])[0])) for _ in range(4)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert len(answers) == 4 and all(np.abs(a - plain).max() <= FEATURE_ATOL for a in answers)
+
+
+def _note_affinity(seen: list, _name: str):
+    import contextlib
+    import os
+
+    seen.append(os.sched_getaffinity(0))
+    return contextlib.nullcontext()
 
 
 def test_tune_rewrites_the_lanes_parameter(cpu_repository):

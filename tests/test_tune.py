@@ -59,3 +59,10 @@ def test_apply_sets_or_clears_the_preferred_batch_size(cpu_repository):
     assert list(apply(written, Candidate(2, 0, 32, preferred=0)).dynamic_batching.preferred_batch_size) == []
     assert list(apply(written, Candidate(2, 0, 32, preferred=4)).dynamic_batching.preferred_batch_size) == [4]
     assert list(apply(written, Candidate(2, 0, 32)).dynamic_batching.preferred_batch_size) == [1]  # None keeps it
+
+
+def test_apply_sets_the_pinning_of_the_fused_model(cpu_repository):
+    written = read_config(cpu_repository, contract.ENSEMBLE)
+    assert written.parameters[contract.PIN_THREADS_PARAMETER].string_value == "1"  # the default policy's
+    assert apply(written, Candidate(2, 0, 32, pin=0)).parameters[contract.PIN_THREADS_PARAMETER].string_value == "0"
+    assert apply(written, Candidate(2, 0, 32)).parameters[contract.PIN_THREADS_PARAMETER].string_value == "1"

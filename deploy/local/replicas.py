@@ -24,8 +24,8 @@ METRICS_ARGS = ("--metrics-config=summary_latencies=true",)
 # own cores and the default two adapting instances. Their instances cannot see each other (each
 # replica has its own repository), so with batches of one a replica could starve: 5-39 of ~62
 # requests over 5 runs of test_load_spreads_and_a_killed_replica_costs_no_request, against 15-28
-# when a replica batches its whole queue.
-LOCAL_POLICY = dataclasses.replace(default_policy("fused"), instances=1, preferred_batch_size=0)
+# when a replica batches its whole queue. Nor do they pin threads: all would pin the same 2 CPUs.
+LOCAL_POLICY = dataclasses.replace(default_policy("fused"), instances=1, preferred_batch_size=0, pin_threads=False)
 
 
 def write_versioned_repository(bundle: ModelBundle, out_dir: Path, version: int) -> Path:
