@@ -1,11 +1,12 @@
 """Why c=1 latency is bimodal: the same model under different thread settings, idle gaps and placements.
 
-    python benchmarks/thread_placement.py [--runs 200] [--out benchmarks/results/placement]
+    python benchmarks/thread_placement.py [--runs 200] [--gaps-ms 0,3,50] [--out benchmarks/results/placement]
 
 Run it on an otherwise idle machine: that is the state it is about. In process, the LocalRuntime
-(2 threads) runs one clip at a time, back to back ("no gap") or with a 3 ms sleep between runs
-(what a server sees between requests at c=1), in each runtime option: ONNX Runtime workers
-sleeping between operators (the old default), spinning within a run, pinned to their own CPU.
+(2 threads) runs one clip at a time, back to back (gap 0) or with a sleep between runs (3 ms:
+what a server sees between requests at c=1; 50 ms: a server at low traffic), in each runtime
+option: ONNX Runtime workers sleeping between operators, spinning within a run, pinned to their
+own CPUs (the default since the 50 ms gap was measured).
 Then the same options served by tritonserver at c=1 (plain tritonclient gRPC). For every
 variant: p50 and p90 of the model's own time, and how often the worker thread last ran on the
 calling thread's CPU (1.0: the two threads shared a CPU, so the second thread bought nothing).
@@ -90,12 +91,13 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--gaps-ms", default="0,3,50", help="idle gaps between in-process runs, ms")
     parser.add_argument("--out", default="benchmarks/results/placement")
     args = parser.parse_args(argv)
     bundle, clip = default_bundle(), make_clips(1, 6.0)[0][0]
     rows = []
     for name, fields in VARIANTS.items():
-        for gap in (0.0, 0.003):
+        for gap in (float(g) / 1e3 for g in args.gaps_ms.split(",")):
             rows.append({"engine": "in process", "variant": name, "gap_ms": gap * 1e3,
                          **in_process(bundle, clip, fields, args.runs, gap)})
             print(rows[-1], flush=True)
