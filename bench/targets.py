@@ -154,12 +154,9 @@ class InProcessTarget(Target):
 def served_options():
     """The RuntimeOptions the default cpu repository's fused model runs with (its BatchingPolicy),
     so that `ort` is the very runtime `triton` serves, minus the serving path."""
-    from speech2face.engine.local_runtime import RuntimeOptions
     from speech2face.export.model_configs import BatchingPolicy
 
-    policy = BatchingPolicy()
-    return RuntimeOptions(threads=policy.intra_op_threads, spinning=policy.allow_spinning,
-                          concurrent_runs=policy.concurrent_runs, pin_threads=policy.pin_threads)
+    return BatchingPolicy().runtime_options()
 
 
 def ort_function(bundle, options=None) -> Callable[[np.ndarray, int], np.ndarray]:

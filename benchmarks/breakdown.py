@@ -65,14 +65,20 @@ def trace_spans(trace_file: Path) -> list[dict[str, float]]:
     return spans
 
 
-def served_once(client, grpc, audio: np.ndarray, rate: int) -> dict[str, float]:
-    start = time.perf_counter()
+def sample_inputs(grpc, audio: np.ndarray, rate: int) -> list:
+    """AUDIO [1, samples] and SAMPLE_RATE [1, 1] for one clip."""
     samples = grpc.InferInput("AUDIO", [1, audio.size], "FP32")
     samples.set_data_from_numpy(audio.reshape(1, -1))
     rates = grpc.InferInput("SAMPLE_RATE", [1, 1], "INT32")
     rates.set_data_from_numpy(np.array([[rate]], np.int32))
+    return [samples, rates]
+
+
+def served_once(client, grpc, audio: np.ndarray, rate: int) -> dict[str, float]:
+    start = time.perf_counter()
+    inputs = sample_inputs(grpc, audio, rate)
     built = time.perf_counter()
-    client.infer("speech2face", [samples, rates]).as_numpy("FACE_FEATURE")
+    client.infer("speech2face", inputs).as_numpy("FACE_FEATURE")
     end = time.perf_counter()
     return {"client_serialization": (built - start) * 1e3, "client_round_trip": (end - built) * 1e3}
 
@@ -131,18 +137,16 @@ def measure(rounds: int, requests: int, workdir: Path, overrides: dict | None = 
 
     from speech2face.bench.clips import make_clips
     from speech2face.engine.builtin import default_bundle
-    from speech2face.engine.local_runtime import LocalRuntime, RuntimeOptions
+    from speech2face.engine.local_runtime import LocalRuntime
     from speech2face.engine.server import ServerOptions, TritonServer
     from speech2face.export.model_configs import BatchingPolicy
     from speech2face.export.repository import read_build_record, write_cpu_repository
 
     # The default policy, as `s2f serve` writes it, unless --set changes a field.
-    repository = write_cpu_repository(default_bundle(), workdir / "repository",
-                                      dataclasses.replace(BatchingPolicy(), **(overrides or {})))
+    batching = dataclasses.replace(BatchingPolicy(), **(overrides or {}))
+    repository = write_cpu_repository(default_bundle(), workdir / "repository", batching)
     policy = read_build_record(repository)["policy"]
-    runtime = LocalRuntime(default_bundle(), options=RuntimeOptions(  # the served model's own options
-        threads=policy["intra_op_threads"], spinning=policy["allow_spinning"],
-        concurrent_runs=policy["concurrent_runs"], pin_threads=policy["pin_threads"]))
+    runtime = LocalRuntime(default_bundle(), options=batching.runtime_options())  # the served model's own
     clips = make_clips(8, 6.0)
     trace = workdir / "trace.json"
     trace_args = ("--trace-config", f"triton,file={trace}", "--trace-config", "rate=1",
@@ -172,8 +176,6 @@ def measure(rounds: int, requests: int, workdir: Path, overrides: dict | None = 
 
 
 FLOOR_MODEL = Path(__file__).with_name("floor_model.py")
-
-
 FLOOR_WAIT_MS = 10  # about the real model's compute at c=1
 STAGE_COUNTER_UPDATES = 10  # five stages, two counters: what a request cost when each went to Triton at once
 
@@ -185,10 +187,7 @@ def floor_once(client, grpc, payload, model: str = "speech2face") -> float:
         files.set_data_from_numpy(np.array([payload], dtype=object).reshape(1, 1))
         inputs = [files]
     else:
-        audio, rate = payload
-        inputs = [grpc.InferInput("AUDIO", [1, audio.size], "FP32"), grpc.InferInput("SAMPLE_RATE", [1, 1], "INT32")]
-        inputs[0].set_data_from_numpy(audio.reshape(1, -1))
-        inputs[1].set_data_from_numpy(np.array([[rate]], np.int32))
+        inputs = sample_inputs(grpc, *payload)
     start = time.perf_counter()
     client.infer(model, inputs).as_numpy("FACE_FEATURE")
     return (time.perf_counter() - start) * 1e3

@@ -38,7 +38,7 @@ class RuntimeOptions:
     # A multi-thread run keeps its caller and each ONNX Runtime worker on a CPU of its own, one
     # caller at a time (another caller meanwhile runs single-threaded, unpinned). Without it, a
     # guest scheduler that packs threads onto few vCPUs after an idle spell runs both threads on
-    # one vCPU: 23 against 14.6 ms per clip after 50 ms idle (benchmarks/breakdown.py, idle rounds).
+    # one vCPU after 50 ms idle (`python benchmarks/thread_placement.py --gaps-ms 0,3,50`).
     pin_threads: bool = False
     # A lock file shared by all instances of one served model (engine/peer_activity.py): while
     # another instance computes, this one runs single-threaded; alone, it uses all `threads`.

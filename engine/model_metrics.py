@@ -14,9 +14,9 @@ Every counter update is a round trip between the model's stub process and Triton
 request (five stages, two counters) cost a request ~0.3 ms (the floor rows of
 `benchmarks/breakdown.py`). So stage times add up inside the stub, and the first execute() after
 FLUSH_INTERVAL_S hands the sums to Triton before it starts: one request in that interval pays
-the round trips, and a scrape sees a stage time once a later request has arrived (finalize()
-hands over the rest). No stub thread of ours calls into Triton while a request runs. Refusals
-are rare and counted at once.
+the round trips, and a scrape sees a stage time once a later request has arrived (the model's
+finalize() flushes the rest). No stub thread of ours calls into Triton while a request runs.
+Refusals are rare and counted at once.
 """
 
 from __future__ import annotations
@@ -77,10 +77,6 @@ class ModelMetrics:
                                                   self._runs_family.Metric(labels=labels))
             counters[0].increment(us)
             counters[1].increment(runs)
-
-    def close(self) -> None:
-        """The last flush (the model's finalize())."""
-        self.flush()
 
     @contextlib.contextmanager
     def stage(self, stage: str):

@@ -76,12 +76,12 @@ def apply(config: pb.ModelConfig, candidate: Candidate) -> pb.ModelConfig:
                 tuned.dynamic_batching.preferred_batch_size.append(candidate.preferred)
         for group in tuned.instance_group:
             group.count = candidate.instances
-        if candidate.threads is not None and contract.THREADS_PARAMETER in tuned.parameters:
-            tuned.parameters[contract.THREADS_PARAMETER].string_value = str(candidate.threads)
-        if candidate.lanes is not None and contract.CONCURRENT_RUNS_PARAMETER in tuned.parameters:
-            tuned.parameters[contract.CONCURRENT_RUNS_PARAMETER].string_value = str(candidate.lanes)
-        if candidate.pin is not None and contract.PIN_THREADS_PARAMETER in tuned.parameters:
-            tuned.parameters[contract.PIN_THREADS_PARAMETER].string_value = str(int(bool(candidate.pin)))
+        pin = None if candidate.pin is None else int(bool(candidate.pin))
+        for value, parameter in ((candidate.threads, contract.THREADS_PARAMETER),
+                                 (candidate.lanes, contract.CONCURRENT_RUNS_PARAMETER),
+                                 (pin, contract.PIN_THREADS_PARAMETER)):
+            if value is not None and parameter in tuned.parameters:  # None keeps; models without it skip
+                tuned.parameters[parameter].string_value = str(value)
     return tuned
 
 

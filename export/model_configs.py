@@ -63,6 +63,14 @@ class BatchingPolicy:
     # On a host where other work sits on those two CPUs, turn it off (`s2f tune --pin 0,1`).
     pin_threads: bool = True
 
+    def runtime_options(self):
+        """The RuntimeOptions the fused model runs with under this policy (peers aside: each
+        served instance adds its lock file)."""
+        from speech2face.engine.local_runtime import RuntimeOptions
+
+        return RuntimeOptions(threads=self.intra_op_threads, spinning=self.allow_spinning,
+                              concurrent_runs=self.concurrent_runs, pin_threads=self.pin_threads)
+
 
 def _dtype(tensor: Tensor) -> int:
     # The wire protocol says BYTES; config.pbtxt calls the same type TYPE_STRING.
