@@ -38,7 +38,7 @@ test: $(STAMP)
 .PHONY: test-gpu
 test-gpu: $(STAMP)
 	mkdir -p benchmarks/results
-	$(PY) -m pytest -m gpu -q -rs tests/test_tensorrt.py
+	$(PY) -m pytest -m gpu -q -rs tests/gpu/test_tensorrt.py
 	$(PY) -m pytest -m gpu -q -rs benchmarks/test_gpu_bench.py --benchmark-json=benchmarks/results/gpu.json
 
 # Python lint: the rules, and why each, are in pyproject.toml's [tool.ruff]. Installs its own ruff
@@ -62,7 +62,7 @@ bench-features: $(STAMP)
 
 # Rebuilds the built-in model (models/default) from nothing: synthetic corpus, three stages, export, eval.
 train-default: $(STAMP)
-	$(PY) -m speech2face.training.train_default --data artifacts/synthetic-corpus --work artifacts/train-default --out models/default
+	$(PY) -m speech2face.engine.cli train-default --data artifacts/synthetic-corpus --work artifacts/train-default --out models/default
 
 clean:
 	rm -rf build $(VENV) .venv-tools .pytest_cache
@@ -70,12 +70,12 @@ clean:
 # Load benchmarks and the long soak (see benchmarks/LOAD.md).
 .PHONY: soak bench-load
 soak: $(STAMP)
-	$(PY) -m pytest tests/test_soak.py -m slow -q -s
+	$(PY) -m pytest tests/served/test_soak.py -m slow -q -s
 
 bench-load: $(STAMP)
 	$(PY) -m speech2face.engine.cli bench --targets triton,triton-file,triton-shm,triton-anybatch,triton-1x2,triton-2x1,fastapi,ort \
 		--levels 1,8 --rounds 3 --window 6 --warmup 2 --out benchmarks/results/load
-	$(PY) benchmarks/breakdown.py --rounds 3 --requests 120 --out benchmarks/results/breakdown
+	$(PY) benchmarks/studies/breakdown.py --rounds 3 --requests 120 --out benchmarks/results/breakdown
 	$(PY) -m pytest benchmarks/test_inprocess_bench.py --benchmark-only --benchmark-json=benchmarks/results/inprocess.json
 
 # Deployment kit checks, offline (docs/DEPLOY.md). The tools live in their own venv (.venv-tools)
@@ -101,4 +101,4 @@ deploy-check: lint-docker
 # killed, a rolling update, the queue-time rule and the dashboard's queries (apt installs HAProxy
 # and Prometheus when missing).
 cluster-test: $(STAMP)
-	$(PY) -m pytest tests/test_cluster.py -q -s -m "slow or not slow"
+	$(PY) -m pytest tests/cluster/test_cluster.py -q -s -m "slow or not slow"

@@ -23,9 +23,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from speech2face.engine.feature_spec import FeatureSpec
-from speech2face.engine.features import compute_features
-from speech2face.engine.features_reference import periodic_hann
+from speech2face.engine.contract.feature_spec import FeatureSpec
+from speech2face.engine.features.kernels import compute_features
+from speech2face.engine.features.reference import periodic_hann
 
 SPEC = FeatureSpec()
 RATE = 16000
@@ -112,7 +112,7 @@ _dali = {}
 
 
 def impl_dali(clips):
-    from speech2face.engine.dali_features import DaliFeatures
+    from speech2face.engine.features.dali_features import DaliFeatures
 
     key = len(clips)
     if key not in _dali:
@@ -160,9 +160,9 @@ def _source(rate):
 
 
 def resample_cpp(x, rate):
-    from speech2face.engine.features import resample
+    from speech2face.engine.features.resampling import resample
 
-    return resample(x, rate, RATE)
+    return resample(x, rate, RATE, "kernel")
 
 
 def resample_soxr(x, rate):

@@ -45,7 +45,7 @@ MIN_COSINE = {"fp32": 0.99999, "fp16": 0.999}
 
 @functools.lru_cache(maxsize=1)
 def paper_graph():
-    from speech2face.engine.feature_spec import FeatureSpec
+    from speech2face.engine.contract.feature_spec import FeatureSpec
     from speech2face.export.frontend import WaveformToFace
     from speech2face.training import face_decoder, voice_encoder
 

@@ -3,29 +3,29 @@
 Groups: e2e-b1 (one 6 s 16 kHz clip: validation, C++ features, voice encoder, face decoder) and
 e2e-b8 (eight clips in one call). Implementations, named in brackets: ort (LocalRuntime, ONNX
 Runtime with 2 intra-op threads) and torch (PyTorch eager on the bundle's checkpoint, 2 threads).
-The served paths are measured under load by `s2f bench` (speech2face.bench). That torch and ort
-give the same answers is tested in tests/test_loadgen.py; here only their speed is measured.
+The served paths are measured under load by `s2f bench` (speech2face.benchmarks.loadgen). That torch and ort
+give the same answers is tested in tests/served/test_loadgen.py; here only their speed is measured.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from speech2face.bench.clips import make_clips
+from speech2face.benchmarks.loadgen.clips import make_clips
 
 CLIPS = make_clips(8, seconds=6.0)
 
 
 @pytest.fixture(scope="module")
 def bundle():
-    from speech2face.engine.builtin import default_bundle
+    from speech2face.engine.runtime.builtin import default_bundle
 
     return default_bundle()
 
 
 @pytest.fixture(scope="module")
 def ort_runtime(bundle):
-    from speech2face.engine.local_runtime import LocalRuntime
+    from speech2face.engine.runtime.local_runtime import LocalRuntime
 
     return LocalRuntime(bundle, intra_op_threads=2)
 
@@ -33,7 +33,7 @@ def ort_runtime(bundle):
 @pytest.fixture(scope="module")
 def torch_run(bundle):
     pytest.importorskip("torch")
-    from speech2face.bench.targets import torch_function
+    from speech2face.benchmarks.loadgen.targets import torch_function
 
     run, _source = torch_function(bundle, threads=2)
     return run
@@ -64,7 +64,8 @@ def test_e2e_b8_torch(benchmark, bundle, torch_run, ort_runtime):
     import torch
     import torch.nn.functional as F
 
-    from speech2face.engine.features import compute_features, validate_audio
+    from speech2face.engine.features.kernels import compute_features
+    from speech2face.engine.features.resampling import validate_audio
     from speech2face.training.checkpoint import load_checkpoint
 
     torch_run(*CLIPS[0])   # sets the thread count; the batch path reuses the same checkpoint

@@ -3,7 +3,7 @@
 # that the pod's init container fills) or, when that holds none, copies it there from
 # $MODEL_SOURCE (default: the one the image carries; KServe: /mnt/models, which is read-only).
 # Builds the TensorRT plans for this GPU in it (plans that are current are kept: build_plans.sh),
-# then runs tritonserver with the flags of the project's launcher (engine/server.py): strict
+# then runs tritonserver with the flags of the project's launcher (engine/server/launcher.py): strict
 # readiness, exit on error, no model control, the admin APIs behind the admin key, and latency
 # summaries for p99.
 set -eu

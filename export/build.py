@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from speech2face.engine.bundle import ModelBundle
+from speech2face.engine.contract.bundle import ModelBundle
 from speech2face.export.onnx_export import export_onnx
 from speech2face.export.parity import check_parity
 from speech2face.training.checkpoint import load_checkpoint

@@ -10,16 +10,16 @@ ensemble's order, runs what the model ships:
 - Python models in process: the library code their model.py runs (C++ features, ONNX Runtime,
   LocalRuntime over the fused model's own bundle), on the files and parameters they ship.
 
-Each stage's outputs are compared with the in-process runtime (engine/local_runtime.py on the
+Each stage's outputs are compared with the in-process runtime (engine/runtime/local_runtime.py on the
 bundle, default: the built-in model) on the bundled voice: 6 s at 16 kHz, its first 2.5 s
 (repeated by the clip policy) and a 44.1 kHz copy. Tolerances, per tensor:
 CLIP max |d| <= 1e-5 (16 kHz clips; the resamplers differ), SPECTROGRAM cosine >= 0.99999
 (resampled clip: >= 0.999 below 7/8 of the band, where the resamplers' transition bands differ),
 FEATURE_RAW/FACE_FEATURE cosine >= 0.99999 (FP16 twin: 0.999; resampled clip: 0.999),
 FACE_IMAGE within 2 levels (FP16 twin: 8; resampled clip: 12, DALI's resampler is not ours:
-benchmarks/dali_resample_diff.py).
+benchmarks/studies/dali_resample_diff.py).
 
-Configs are checked against engine/contract.py (the ensemble's client tensors, every step's
+Configs are checked against engine/contract/tensors.py (the ensemble's client tensors, every step's
 tensors against its models), ONNX files against their configs, and every ONNX file a
 tensorrt_plan model ships gets the operator audit and the FP16 range audit (export/trt_audit.py).
 Exit status 1 on any mismatch, missing or unreadable file or config off the contract.
@@ -27,9 +27,7 @@ Exit status 1 on any mismatch, missing or unreadable file or config off the cont
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +35,7 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as pb
 
 from speech2face.engine import contract
-from speech2face.engine.bundle import ModelBundle
+from speech2face.engine.contract.bundle import ModelBundle
 
 CLIP_ATOL = 1e-5
 SPECTROGRAM_MIN_COSINE = 0.99999
@@ -70,20 +68,21 @@ class Clips:
 
 
 def bundled_clips() -> Clips:
-    from speech2face.engine.audio_io import read_audio
-    from speech2face.engine.builtin import SAMPLE_VOICE
-    from speech2face.engine.features import resample
+    from speech2face.engine.contract.audio_files import read_audio
+    from speech2face.engine.runtime.builtin import SAMPLE_VOICE
+    from speech2face.engine.features.resampling import resample
 
     voice, rate = read_audio(SAMPLE_VOICE)
     return Clips(["voice 16 kHz", "voice 2.5 s", "voice 44.1 kHz"],
-                 [(voice, rate), (voice[: int(2.5 * rate)], rate), (resample(voice, rate, 44100), 44100)])
+                 [(voice, rate), (voice[: int(2.5 * rate)], rate), (resample(voice, rate, 44100, "kernel"), 44100)])
 
 
 def reference(bundle: ModelBundle, clips: Clips) -> dict[str, np.ndarray]:
     """Every contract tensor the in-process runtime computes for `clips`."""
-    from speech2face.engine.features import compute_features, validate_audio
-    from speech2face.engine.features_reference import apply_clip_policy
-    from speech2face.engine.local_runtime import LocalRuntime
+    from speech2face.engine.features.kernels import compute_features
+    from speech2face.engine.features.resampling import validate_audio
+    from speech2face.engine.features.reference import apply_clip_policy
+    from speech2face.engine.runtime.local_runtime import LocalRuntime
 
     spec = bundle.feature_spec
     runtime = LocalRuntime(bundle, 1)
@@ -265,7 +264,7 @@ def run_chain(repo: Path, top: pb.ModelConfig, clips: Clips, ref: dict) -> list[
 
 def check_repository(repo: str | Path, bundle: ModelBundle | None = None) -> list[Row]:
     """Every row of the check; the repository passes when every row is ok."""
-    from speech2face.engine import builtin
+    from speech2face.engine.runtime import builtin
 
     repo = Path(repo)
     bundle = bundle or builtin.default_bundle()
@@ -285,31 +284,3 @@ def format_table(rows: list[Row]) -> str:
     lines = [f"{'stage':<{widths[0]}}  {'file':<{widths[1]}}  verdict  largest error"]
     lines += [f"{r.stage:<{widths[0]}}  {r.file:<{widths[1]}}  {'ok' if r.ok else 'FAIL':<7}  {r.error}" for r in rows]
     return "\n".join(lines)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("repository", type=Path, help="a model repository written by `s2f export`")
-    parser.add_argument("--bundle", type=Path, help="the model bundle it should serve (default: the built-in model)")
-
-
-def run(args: argparse.Namespace) -> int:
-    from speech2face.engine.bundle import load_bundle
-
-    if not args.repository.is_dir():
-        print(f"s2f check: {args.repository} is not a directory", file=sys.stderr)
-        return 2
-    rows = check_repository(args.repository, load_bundle(args.bundle) if args.bundle else None)
-    print(format_table(rows))
-    failed = [r for r in rows if not r.ok]
-    print(f"{len(rows) - len(failed)}/{len(rows)} ok: {'PASS' if not failed else 'FAIL'}")
-    return 1 if failed else 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="s2f check", description=__doc__.split("\n")[0])
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

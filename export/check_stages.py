@@ -47,7 +47,7 @@ def run_dali(config: pb.ModelConfig, version: Path, feeds: dict) -> tuple[dict, 
 
 
 def _onnx_run(path: Path, config: pb.ModelConfig, feeds: dict) -> dict:
-    from speech2face.engine.onnx_runner import open_session
+    from speech2face.engine.runtime.onnx_runner import open_session
     from speech2face.export.tensorrt_build import ContractError, check_onnx_contract, contract_from_config
 
     try:
@@ -78,14 +78,15 @@ def run_network(config: pb.ModelConfig, version: Path, feeds: dict) -> list[tupl
 
 def run_python(config: pb.ModelConfig, version: Path, feeds: dict) -> tuple[dict, list[Path]]:
     """The library calls a Python model's model.py makes, on what the model ships."""
-    from speech2face.engine.feature_spec import FeatureSpec
-    from speech2face.engine.features import compute_features, validate_audio
-    from speech2face.engine.onnx_runner import open_session
+    from speech2face.engine.contract.feature_spec import FeatureSpec
+    from speech2face.engine.features.kernels import compute_features
+    from speech2face.engine.features.resampling import validate_audio
+    from speech2face.engine.runtime.onnx_runner import open_session
 
     script = _require(version / contract.PYTHON_MODEL_FILE)
     name = config.name
     if name == contract.PREPROCESS:
-        spec = FeatureSpec.from_json(config.parameters["feature_spec"].string_value)
+        spec = FeatureSpec.from_json(config.parameters[contract.FEATURE_SPEC_PARAMETER].string_value)
         clips = [validate_audio(a, int(np.ravel(r)[0]), spec)
                  for a, r in zip(feeds[contract.AUDIO.name], feeds[contract.SAMPLE_RATE.name])]
         return {contract.SPECTROGRAM_NAME: compute_features(clips, spec, 1)}, [script]
@@ -103,9 +104,9 @@ def run_python(config: pb.ModelConfig, version: Path, feeds: dict) -> tuple[dict
 
 
 def _run_fused(version: Path, feeds: dict) -> dict:
-    from speech2face.engine.bundle import load_bundle
-    from speech2face.engine.features import validate_audio
-    from speech2face.engine.local_runtime import LocalRuntime
+    from speech2face.engine.contract.bundle import load_bundle
+    from speech2face.engine.features.resampling import validate_audio
+    from speech2face.engine.runtime.local_runtime import LocalRuntime
 
     bundle = load_bundle(version)
     clips = [validate_audio(a, int(np.ravel(r)[0]), bundle.feature_spec)

@@ -2,7 +2,7 @@
 
 The conversion uses `onnxconverter-common` (`float16.convert_float_to_float16`) with the graph's
 inputs and outputs kept in their original types (`keep_io_types`), so the fp16 graph has exactly
-the serving contract of the fp32 one (engine/contract.py) and Triton configs do not change.
+the serving contract of the fp32 one (engine/contract/tensors.py) and Triton configs do not change.
 
 Two parts of our graphs stay in fp32 on purpose:
 
@@ -21,7 +21,7 @@ level; the built-in model measures max 1, mean 0.26).
 What the CPU check measures: ONNX Runtime's CPU provider has fp16 kernels for few operators and
 runs the others in fp32 between inserted casts, so on CPU the check covers fp16 weights and fp16
 activations at operator boundaries, not fp16 accumulation inside GPU kernels. The TensorRT tests
-(tests/test_tensorrt.py, GPU only) measure the engine itself.
+(tests/gpu/test_tensorrt.py, GPU only) measure the engine itself.
 """
 
 from __future__ import annotations
@@ -219,7 +219,7 @@ def check_fp16_parity(encoder32: Path, encoder16: Path, decoder32: Path, decoder
     """Runs both precisions on ORT CPU. Tensors are taken by position (encoder: raw feature, then
     normalised; decoder: image first), so bundle graphs and serving graphs (contract names) both
     work. Both decoders see the fp32 encoder's raw feature: each graph's error is measured alone."""
-    from speech2face.engine.onnx_runner import open_session
+    from speech2face.engine.runtime.onnx_runner import open_session
 
     enc32, enc16 = open_session(encoder32, threads), open_session(encoder16, threads)
     dec32, dec16 = open_session(decoder32, threads), open_session(decoder16, threads)

@@ -1,6 +1,6 @@
 """The FeatureSpec's STFT features as a PyTorch module that exports to ONNX (and TensorRT).
 
-The STFT framed like the reference (engine/features_reference.py: no centring, periodic Hann
+The STFT framed like the reference (engine/features/reference.py: no centring, periodic Hann
 of ``win_length`` zero-padded to ``n_fft``) is a fixed linear map of each frame, so it is one
 strided Conv1d: kernel ``win_length``, stride ``hop_length``, no bias, 2 x ``n_bins`` output
 channels whose weights are the DFT basis with the window folded in (the zero-padding to
@@ -28,8 +28,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from speech2face.engine.feature_spec import FeatureSpec
-from speech2face.engine.features_reference import periodic_hann
+from speech2face.engine.contract.feature_spec import FeatureSpec
+from speech2face.engine.features.reference import periodic_hann
 
 SUPPORTED_KINDS = ("complex_powerlaw", "magnitude_powerlaw")
 _MAGNITUDE_SCALE = 256.0

@@ -1,6 +1,6 @@
 """Triton `config.pbtxt` messages for the gpu target (NGC Triton containers), built as protobufs.
 
-Tensor names, dtypes and shapes come from engine/contract.py through model_configs (the same
+Tensor names, dtypes and shapes come from engine/contract/tensors.py through model_configs (the same
 helpers the cpu target uses); the ensemble is model_configs.ensemble_config itself, so clients
 see one contract whichever target serves them. The knobs are documented in docs/GPU.md.
 """
@@ -12,9 +12,9 @@ import dataclasses
 from tritonclient.grpc import model_config_pb2 as pb
 
 from speech2face.engine import contract
-from speech2face.engine.contract import Tensor
-from speech2face.export import model_configs
-from speech2face.export.model_configs import BatchingPolicy, ServingShapes
+from speech2face.engine.contract.tensors import Tensor
+from speech2face.engine.repository import model_configs
+from speech2face.engine.repository.model_configs import BatchingPolicy, ServingShapes
 
 BACKENDS = ("tensorrt", "onnxruntime")
 PREPROCESS_BACKENDS = ("auto", "python", "dali")
@@ -196,7 +196,7 @@ def waveform_engine_config(shapes: ServingShapes, policy: GpuPolicy) -> pb.Model
 
 
 def dali_audio_config(shapes: ServingShapes, policy: GpuPolicy) -> pb.ModelConfig:
-    """preprocess on the DALI backend: AUDIO + SAMPLE_RATE -> the 16 kHz CLIP (engine/dali_audio.py)."""
+    """preprocess on the DALI backend: AUDIO + SAMPLE_RATE -> the 16 kHz CLIP (engine/features/dali_audio.py)."""
     return pb.ModelConfig(
         name=contract.PREPROCESS, backend="dali", max_batch_size=policy.max_batch_size,
         input=[model_configs.tensor_input(t, ragged=t is contract.AUDIO) for t in WAVEFORM_INPUTS],

@@ -34,15 +34,16 @@ import onnx
 from google.protobuf import text_format
 
 from speech2face.engine import contract
-from speech2face.engine.bundle import ModelBundle
-from speech2face.engine.feature_spec import FeatureSpec
-from speech2face.export import fp16, gpu_configs, model_configs, tensorrt_build, waveform_graph
+from speech2face.engine.contract.bundle import ModelBundle
+from speech2face.engine.contract.feature_spec import FeatureSpec
+from speech2face.export import fp16, gpu_configs, tensorrt_build, waveform_graph
+from speech2face.engine.repository import model_configs
 from speech2face.export.gpu_configs import GpuPolicy
-from speech2face.export.model_configs import ServingShapes
+from speech2face.engine.repository.model_configs import ServingShapes
 from speech2face.export.serving_graph import serving_graph
-from speech2face.export.staging import staged_folder
-from speech2face.engine.builtin import MODEL_SOURCES
-from speech2face.engine.fileio import atomic_write_text, sha256_file
+from speech2face.engine.repository.staging import staged_folder
+from speech2face.engine.runtime.builtin import MODEL_SOURCES
+from speech2face.engine.contract.fileio import atomic_write_text, sha256_file
 
 BUILD_SCRIPT = contract.BUILD_PLANS_FILE
 TIMING_CACHE = contract.TIMING_CACHE_FILE
@@ -73,7 +74,7 @@ def _serving_graphs(bundle: ModelBundle, shapes: ServingShapes) -> dict[str, onn
 
 def parity_spectrograms(spec: FeatureSpec, count: int = 3, seed: int = 0) -> np.ndarray:
     """Real features (NumPy reference FeatureSpec) of parity_clips."""
-    from speech2face.engine.features_reference import reference_features
+    from speech2face.engine.features.reference import reference_features
 
     return np.stack([reference_features(c, spec) for c in parity_clips(spec, count, seed)]).astype(np.float32)
 
@@ -81,7 +82,7 @@ def parity_spectrograms(spec: FeatureSpec, count: int = 3, seed: int = 0) -> np.
 def parity_clips(spec: FeatureSpec, count: int = 3, seed: int = 0) -> np.ndarray:
     """Voice-like 16 kHz test signals (harmonic tones with vibrato over a little noise, 2.5 s),
     repeated and cropped to the FeatureSpec's clip: (count, clip_samples) float32."""
-    from speech2face.engine.features_reference import apply_clip_policy
+    from speech2face.engine.features.reference import apply_clip_policy
 
     rng = np.random.default_rng(seed)
     rate = spec.sample_rate
@@ -103,13 +104,13 @@ PreprocessWriter = Callable[[Path, GpuPolicy], None]
 
 def dali_preprocess_writer(spec: FeatureSpec) -> tuple[PreprocessWriter | None, str]:
     """THE DALI HOOK. Returns (writer of `preprocess/1/model.dali`, reason) when the DALI pipeline
-    of engine/dali_features.py can serve this FeatureSpec under the ensemble contract, else
-    (None, why not). The pipeline takes its tensor names from engine/contract.py; the tests feed
-    the serialized file by those names (tests/test_features_dali.py)."""
+    of engine/features/dali_features.py can serve this FeatureSpec under the ensemble contract, else
+    (None, why not). The pipeline takes its tensor names from engine/contract/tensors.py; the tests feed
+    the serialized file by those names (tests/unit/test_features_dali.py)."""
     try:
-        from speech2face.engine import dali_features
+        from speech2face.engine.features import dali_features
     except ImportError as error:
-        return None, f"engine/dali_features.py is not importable ({error})"
+        return None, f"engine/features/dali_features.py is not importable ({error})"
     try:
         dali_features.check_spec(spec)
     except ValueError as error:
@@ -262,7 +263,7 @@ def _write_preprocess(staging: Path, spec: FeatureSpec, shapes: ServingShapes, p
                       layout: str) -> dict:
     """The preprocess model; returns {"backend", "reason"} for the build record."""
     if layout == WAVEFORM_LAYOUT:
-        from speech2face.engine.dali_audio import write_clip_dali
+        from speech2face.engine.features.dali_audio import write_clip_dali
 
         version_dir = _write_config(staging, gpu_configs.dali_audio_config(shapes, policy))
         write_clip_dali(spec, version_dir / contract.DALI_FILE, "audio", policy.max_batch_size, device="gpu")
@@ -304,7 +305,7 @@ def write_gpu_repository(bundle: ModelBundle, out_dir: str | Path, policy: GpuPo
     build_plans: None builds the TensorRT plans where this process can (tensorrt importable and a
     CUDA device present); False never builds (the target host runs build_plans.sh); True insists.
     Refuses (Fp16ParityError) when the fp16 ONNX misses `fp16_tolerance` against the fp32 one, and
-    (export/staging.py) a non-empty `out_dir` this project did not write, unless `force`, which
+    (engine/repository/staging.py) a non-empty `out_dir` this project did not write, unless `force`, which
     moves it aside instead of deleting it.
     """
     if build_plans is None:

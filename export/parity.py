@@ -8,8 +8,8 @@ import numpy as np
 import torch
 
 from speech2face.engine import contract
-from speech2face.engine.contract import FEATURE_ATOL
-from speech2face.engine.onnx_runner import open_session
+from speech2face.engine.contract.tensors import FEATURE_ATOL
+from speech2face.engine.runtime.onnx_runner import open_session
 from speech2face.export.onnx_export import OnnxModels
 from speech2face.training.checkpoint import Checkpoint
 

@@ -1,4 +1,4 @@
-"""Serving graphs: an ONNX graph with its tensors renamed to the Triton names of engine/contract.py.
+"""Serving graphs: an ONNX graph with its tensors renamed to the Triton names of engine/contract/tensors.py.
 
 So tensorrt_plan and onnxruntime_onnx models need no Python glue: inputs and outputs carry the
 contract's names, outputs nobody serves are dropped (the decoder's landmarks), every shape is
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import onnx
 
-from speech2face.engine.contract import Tensor
+from speech2face.engine.contract.tensors import Tensor
 from speech2face.export import tensorrt_build
 
 MIN_OPSET = 17

@@ -10,7 +10,7 @@ of the same release as the Triton container that serves the plan (same TensorRT 
         --precision fp16 --timing-cache REPO/speech2face/trt_timing.cache --skip-if-current
 
 The expected tensors come from the model's generated `config.pbtxt` (itself generated from
-engine/contract.py), so the plan is checked against exactly what Triton will ask of it. Every plan
+engine/contract/tensors.py), so the plan is checked against exactly what Triton will ask of it. Every plan
 is written atomically with a JSON build record beside it (`model.plan.json`).
 """
 
@@ -28,8 +28,8 @@ from typing import Sequence
 
 import numpy as np
 
-from speech2face.engine.contract import Tensor
-from speech2face.engine.fileio import atomic_write_bytes, sha256_file
+from speech2face.engine.contract.tensors import Tensor
+from speech2face.engine.contract.fileio import atomic_write_bytes, sha256_file
 
 PRECISIONS = ("fp32", "fp16")
 

@@ -3,7 +3,7 @@
 The front end is export/frontend.py's StftFrontEnd exported on its own; the encoder and decoder
 are the bundle's own ONNX files, joined with `onnx.compose`, so the graph computes exactly what
 the bundle serves, with the FeatureSpec's features computed inside it. Inputs and outputs carry
-the ONNX names of engine/contract.py (`clip` -> `feature_normalized`, `image`); the gpu repository
+the ONNX names of engine/contract/tensors.py (`clip` -> `feature_normalized`, `image`); the gpu repository
 renames them to the Triton names.
 
 The FP16 twin keeps the front end (Conv, Sign, Abs, Pow) in FP32: near zero sign(x)|x|^0.3 turns
@@ -19,8 +19,8 @@ import onnx
 import onnx.compose
 
 from speech2face.engine import contract
-from speech2face.engine.bundle import ModelBundle
-from speech2face.engine.feature_spec import FeatureSpec
+from speech2face.engine.contract.bundle import ModelBundle
+from speech2face.engine.contract.feature_spec import FeatureSpec
 
 OPSET = 18
 FRONT_END_PREFIX = "front_end/"
@@ -80,7 +80,7 @@ def check_fp16_parity(fp32_path, fp16_path, clips, tolerance=None, threads: int 
     normalised feature, so both cosine fields hold its cosine)."""
     import numpy as np
 
-    from speech2face.engine.onnx_runner import open_session
+    from speech2face.engine.runtime.onnx_runner import open_session
     from speech2face.export import fp16
 
     def run(path):

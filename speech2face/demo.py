@@ -10,10 +10,11 @@ from PIL import Image
 
 
 def main() -> int:
-    from speech2face.engine import builtin
-    from speech2face.engine.audio_io import read_audio
+    from speech2face.engine.runtime import builtin
+    from speech2face.engine.contract.audio_files import read_audio
     from speech2face.engine.client import Speech2FaceClient
-    from speech2face.engine.server import ServerOptions, TritonServer
+    from speech2face.engine.repository.cpu_repository import write_default_repository
+    from speech2face.engine.server.launcher import ServerOptions, TritonServer
 
     timings: list[tuple[str, float]] = []
 
@@ -24,7 +25,7 @@ def main() -> int:
 
     t = time.perf_counter()
     bundle = builtin.default_bundle()
-    repository = builtin.default_repository()
+    repository = write_default_repository()
     t = stage("prepare model repository", t)
     with TritonServer(ServerOptions(model_repository=repository)) as server:
         t = stage("start tritonserver", t)

@@ -6,8 +6,8 @@ import pytest
 
 from signals import harmonic_voice
 
-from speech2face.engine import builtin
-from speech2face.engine.server import ServerOptions, TritonServer
+from speech2face.engine.runtime import builtin
+from speech2face.engine.server.launcher import ServerOptions, TritonServer
 
 
 @pytest.fixture(scope="session")
@@ -18,7 +18,7 @@ def bundle():
 @pytest.fixture(scope="session")
 def cpu_repository(bundle, tmp_path_factory):
     """The default cpu repository (fused layout: `speech2face` is one Python model)."""
-    from speech2face.export.repository import write_cpu_repository
+    from speech2face.engine.repository.cpu_repository import write_cpu_repository
 
     return write_cpu_repository(bundle, tmp_path_factory.mktemp("repo") / "cpu")
 
@@ -26,7 +26,7 @@ def cpu_repository(bundle, tmp_path_factory):
 @pytest.fixture(scope="session")
 def ensemble_repository(bundle, tmp_path_factory):
     """The cpu repository's ensemble layout: preprocess -> voice_encoder -> face_decoder."""
-    from speech2face.export.repository import write_cpu_repository
+    from speech2face.engine.repository.cpu_repository import write_cpu_repository
 
     return write_cpu_repository(bundle, tmp_path_factory.mktemp("repo") / "cpu-ensemble", layout="ensemble")
 

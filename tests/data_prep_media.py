@@ -72,7 +72,7 @@ def avspeech_media(ffmpeg: str, root: Path, identities: int = 3) -> tuple[Path, 
         frame = np.full((360, 640, 3), 90, np.uint8)
         frame[100:260, 112:272] = face(i, 160)
         audio = speech(i, 5.0)
-        from speech2face.engine.resampling import resample
+        from speech2face.engine.features.resampling import resample
 
         mux(ffmpeg, frame, resample(audio, 16000, 44100), 44100, root / "videos" / f"vid{i:08d}.mp4")
         rows += [f"vid{i:08d},0.000000,2.400000,0.3,0.5", f"vid{i:08d},2.500000,4.900000,0.3,0.5"]

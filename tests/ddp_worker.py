@@ -1,4 +1,4 @@
-"""Run by tests/test_training.py under torchrun: fits a toy regression with DDP, saves this rank's weights."""
+"""Run by tests/training/test_training.py under torchrun: fits a toy regression with DDP, saves this rank's weights."""
 
 import sys
 from pathlib import Path

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from speech2face.engine.features_reference import reference_resample  # noqa: F401  (the oracle)
+from speech2face.engine.features.reference import reference_resample  # noqa: F401  (the oracle)
 
 
 def make_signal(name: str, n: int, rate: int = 16000, seed: int = 0) -> np.ndarray:

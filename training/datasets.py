@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 from PIL import Image
 
-from speech2face.engine.audio_io import read_audio
+from speech2face.engine.contract.audio_files import read_audio
 
 
 class PairedVoiceFaces(Protocol):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from speech2face.engine.feature_spec import FeatureSpec
+from speech2face.engine.contract.feature_spec import FeatureSpec
 from speech2face.training import face_decoder, voice_encoder
 from speech2face.training.checkpoint import Checkpoint, save_checkpoint
 

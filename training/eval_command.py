@@ -32,7 +32,7 @@ def corpus_for(recipe: dict, artifacts: Path) -> Path:
 
 def run_eval(checkpoint_path: Path, data: Path | None, out: Path, report: Path | None, title: str) -> dict:
     """Evaluates, writes `out/evaluation.json` and the markdown report, returns the metrics."""
-    from speech2face.engine.builtin import ARTIFACTS
+    from speech2face.engine.runtime.builtin import ARTIFACTS
     from speech2face.training.checkpoint import load_checkpoint
     from speech2face.training.data.synthetic import SyntheticPairs, estimate_face_traits
     from speech2face.training.evaluate import evaluate, markdown_report

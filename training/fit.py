@@ -12,7 +12,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm import tqdm
 
-from speech2face.engine.fileio import atomic_path
+from speech2face.engine.contract.fileio import atomic_path
 from speech2face.training import distributed
 
 

@@ -7,8 +7,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from speech2face.engine.feature_spec import FeatureSpec
-from speech2face.engine.features import compute_features, validate_audio
+from speech2face.engine.contract.feature_spec import FeatureSpec
+from speech2face.engine.features.kernels import compute_features
+from speech2face.engine.features.resampling import validate_audio
 
 
 def faces_by_identity(pairs) -> tuple[np.ndarray, np.ndarray | None, list[int], dict[int, int]]:

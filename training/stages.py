@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from speech2face.engine.feature_spec import FeatureSpec
+from speech2face.engine.contract.feature_spec import FeatureSpec
 from speech2face.training import face_decoder as fd
 from speech2face.training import voice_encoder as ve
 from speech2face.training.face_encoder import SmallFaceEncoder, SmallFaceEncoderConfig, freeze

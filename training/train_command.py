@@ -3,14 +3,13 @@
 Face encoder: the small CNN trained on the folder's faces (instance discrimination), or VGG-Face
 from the user's weights (training/vgg_face_import.py), frozen. Then the face decoder (image and
 landmarks from the face feature) and the voice encoder (the paper's loss). Writes
-`OUT/checkpoint.pt` (weights, FeatureSpec, provenance) and, unless `--no-export`, the ONNX bundle
+`OUT/checkpoint.pt` (weights, FeatureSpec, provenance); the command then exports the ONNX bundle
 `s2f serve`/`s2f export` read. Stage states in `--work` make a rerun resume.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from pathlib import Path
 
@@ -54,10 +53,11 @@ def _face_stage(faces, options: TrainOptions, work: Path, device):
     return encoder, stages.encode_faces(encoder, images), encoder
 
 
-def train_on_folder(data: Path, out: Path, work: Path, options: TrainOptions, export: bool = True) -> Path:
+def train_on_folder(data: Path, out: Path, work: Path, options: TrainOptions) -> tuple[Path, dict]:
+    """Trains the three stages; (the checkpoint written into `out`, a summary)."""
     import torch
 
-    from speech2face.engine.feature_spec import FeatureSpec
+    from speech2face.engine.contract.feature_spec import FeatureSpec
     from speech2face.training import distributed, stages
     from speech2face.training.checkpoint import Checkpoint, save_checkpoint
     from speech2face.training.datasets import open_prepared
@@ -89,13 +89,7 @@ def train_on_folder(data: Path, out: Path, work: Path, options: TrainOptions, ex
                   "train_seconds": round(time.time() - started, 1), "torch": str(torch.__version__)}
     out.mkdir(parents=True, exist_ok=True)
     path = save_checkpoint(out / "checkpoint.pt", Checkpoint(voice, decoder, spec, provenance, small_encoder))
-    if export:
-        from speech2face.export.build import export_bundle
-
-        export_bundle(path, out)
-    print(json.dumps({"checkpoint": str(path), "identities": len(ids), "clips": len(voice_data),
-                      "bundle": str(out) if export else None}))
-    return path
+    return path, {"identities": len(ids), "clips": len(voice_data)}
 
 
 def _loss_weights():

@@ -1,13 +1,11 @@
-"""`make train-default`: rebuilds the built-in model from nothing, on the synthetic corpus.
-
-Stages: generate the corpus -> face encoder -> face decoder -> voice encoder -> checkpoint ->
-ONNX bundle (parity-checked) -> evaluation on held-out identities. Runs as one process or
-under `torchrun --nproc_per_node N` (DDP, gloo on CPU).
+"""The built-in model's recipe, on the synthetic corpus: generate the corpus -> face encoder ->
+face decoder -> voice encoder -> checkpoint. Runs as one process or under `torchrun
+--nproc_per_node N` (DDP, gloo on CPU). `s2f train-default` (engine/cli/training_commands.py)
+runs it, then exports the bundle and evaluates it on the held-out identities.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import time
@@ -16,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from speech2face.engine.feature_spec import FeatureSpec
+from speech2face.engine.contract.feature_spec import FeatureSpec
 from speech2face.training import distributed
 from speech2face.training.checkpoint import Checkpoint, save_checkpoint
 from speech2face.training.fit import FitConfig
@@ -86,7 +84,14 @@ def reset_stale_states(work_dir: Path, run_key: dict) -> bool:
     return stale
 
 
-def train(data_dir: Path, out_dir: Path, work_dir: Path, recipe: DefaultRecipe, workers: int = 2) -> Path:
+@dataclasses.dataclass(frozen=True)
+class Trained:
+    checkpoint: Path
+    test_pairs: object   # the held-out identities (SyntheticPairs, split="test")
+
+
+def train(data_dir: Path, work_dir: Path, recipe: DefaultRecipe, workers: int = 2) -> Trained | None:
+    """Trains the three stages; the main process returns the checkpoint and the held-out pairs."""
     from speech2face.training.data.synthetic import RULES_VERSION
 
     device = distributed.setup()
@@ -123,6 +128,7 @@ def train(data_dir: Path, out_dir: Path, work_dir: Path, recipe: DefaultRecipe, 
         work_dir, device).cpu()
 
     checkpoint_path = work_dir / "checkpoint.pt"
+    trained = None
     if distributed.is_main():
         provenance = {"source": "make train-default (synthetic corpus)", "trained": True,
                       "recipe": json.loads(json.dumps(dataclasses.asdict(recipe))),
@@ -130,54 +136,7 @@ def train(data_dir: Path, out_dir: Path, work_dir: Path, recipe: DefaultRecipe, 
                       "world_size": distributed.world_size(),
                       "train_seconds": round(time.time() - started, 1), "torch": str(torch.__version__)}
         save_checkpoint(checkpoint_path, Checkpoint(voice_encoder, decoder, spec, provenance, face_encoder))
-        _publish(checkpoint_path, out_dir, test_pairs)
+        trained = Trained(checkpoint_path, test_pairs)
     distributed.barrier()
     distributed.teardown()
-    return out_dir
-
-
-def _publish(checkpoint_path: Path, out_dir: Path, test_pairs) -> None:
-    """Bundle (ONNX, parity-checked) + checkpoint + evaluation report into `out_dir`."""
-    import shutil
-
-    from speech2face.export.build import export_bundle
-    from speech2face.training.checkpoint import load_checkpoint
-    from speech2face.training.data.synthetic import estimate_face_traits
-    from speech2face.training.evaluate import BUILTIN_TITLE, evaluate, markdown_report
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(checkpoint_path, out_dir / "checkpoint.pt")
-    export_bundle(out_dir / "checkpoint.pt", out_dir)
-    result = evaluate(load_checkpoint(out_dir / "checkpoint.pt"), test_pairs, estimate_face_traits)
-    (out_dir / "evaluation.json").write_text(json.dumps(result, indent=2) + "\n")
-    report = markdown_report(result, BUILTIN_TITLE)
-    (out_dir / "EVALUATION.md").write_text(report)
-    print(report)
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path("artifacts/synthetic-corpus"))
-    parser.add_argument("--work", type=Path, default=Path("artifacts/train-default"))
-    parser.add_argument("--out", type=Path, default=Path("artifacts/default-model"),
-                        help="bundle folder (make train-default passes models/default, the committed built-in model)")
-    parser.add_argument("--identities", type=int, default=DefaultRecipe.identities)
-    parser.add_argument("--voice-epochs", type=int, default=DefaultRecipe.voice_epochs)
-    parser.add_argument("--face-epochs", type=int, default=DefaultRecipe.face_epochs)
-    parser.add_argument("--decoder-epochs", type=int, default=DefaultRecipe.decoder_epochs)
-    parser.add_argument("--face-attribute-weight", type=float, default=DefaultRecipe.face_attribute_weight,
-                        help="face encoder: attribute regression weight beside instance discrimination")
-    parser.add_argument("--voice-preset", default=DefaultRecipe.voice_preset, help="voice encoder preset")
-    parser.add_argument("--voice-crop-frames", type=int, default=DefaultRecipe.voice_crop_frames,
-                        help="spectrogram frames per voice training window (100 per second)")
-    parser.add_argument("--workers", type=int, default=2, help="processes generating the corpus")
-    args = parser.parse_args(argv)
-    recipe = DefaultRecipe(identities=args.identities, voice_epochs=args.voice_epochs,
-                           face_epochs=args.face_epochs, decoder_epochs=args.decoder_epochs,
-                           face_attribute_weight=args.face_attribute_weight,
-                           voice_preset=args.voice_preset, voice_crop_frames=args.voice_crop_frames)
-    train(args.data, args.out, args.work, recipe, args.workers)
-
-
-if __name__ == "__main__":
-    main()
+    return trained

@@ -6,8 +6,8 @@ import contextlib
 import dataclasses
 from pathlib import Path
 
-from speech2face.engine.builtin import default_bundle
-from speech2face.engine.client_core import MAX_REQUEST_BYTES
+from speech2face.engine.runtime.builtin import default_bundle
+from speech2face.engine.contract import MAX_REQUEST_BYTES
 
 from deploy.local.haproxy import HAProxy
 from deploy.local.prometheus import Prometheus

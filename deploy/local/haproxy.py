@@ -12,7 +12,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from speech2face.engine.server import free_port
+from speech2face.engine.server.launcher import free_port
 
 from deploy.local.replicas import Replica
 from deploy.local.tools import ensure

@@ -1,4 +1,4 @@
-"""Closed-loop load at a fixed concurrency through the project's client (engine/client.py), which
+"""Closed-loop load at a fixed concurrency through the project's client (engine/client/sync_client.py), which
 retries UNAVAILABLE with backoff. Counts what the caller of the client sees: successes, failures,
 and requests that needed a retry."""
 
@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from speech2face.engine.client import Speech2FaceClient
+from speech2face.engine.client.sync_client import Speech2FaceClient
 
 
 class Load:

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from speech2face.engine.audio_io import read_audio
-from speech2face.engine.builtin import SAMPLE_VOICE, default_bundle
-from speech2face.engine.server import free_port
+from speech2face.engine.contract.audio_files import read_audio
+from speech2face.engine.runtime.builtin import SAMPLE_VOICE, default_bundle
+from speech2face.engine.server.launcher import free_port
 
 from deploy.local.load import Load
 from deploy.local.replicas import Replica, write_versioned_repository
@@ -31,7 +31,7 @@ def startup_seconds(repository: Path) -> float:
     """From launching `s2f serve` to /v2/health/ready answering 200 (then SIGTERM)."""
     http, grpc, metrics = free_port(), free_port(), free_port()
     start = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "speech2face.engine.cli", "serve",
+    process = subprocess.Popen([sys.executable, "-m", "speech2face.engine.cli.main", "serve",
                                 "--repository", str(repository), "--http-port", str(http),
                                 "--grpc-port", str(grpc), "--metrics-port", str(metrics)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

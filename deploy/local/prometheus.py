@@ -10,7 +10,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from speech2face.engine.server import free_port
+from speech2face.engine.server.launcher import free_port
 
 from deploy.local.replicas import Replica
 from deploy.local.tools import ensure

@@ -12,9 +12,9 @@ import urllib.request
 from pathlib import Path
 
 from speech2face.engine import contract
-from speech2face.engine.bundle import ModelBundle
-from speech2face.engine.server import ServerOptions, TritonServer, free_port
-from speech2face.export.repository import default_policy, write_cpu_repository
+from speech2face.engine.contract.bundle import ModelBundle
+from speech2face.engine.server.launcher import ServerOptions, TritonServer, free_port
+from speech2face.engine.repository.cpu_repository import default_policy, write_cpu_repository
 
 # What the containers pass too (docker/): p50/p99 summaries for the dashboard.
 METRICS_ARGS = ("--metrics-config=summary_latencies=true",)

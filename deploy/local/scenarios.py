@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 from speech2face.engine import contract
-from speech2face.engine.builtin import default_bundle
+from speech2face.engine.runtime.builtin import default_bundle
 
 from deploy.local.cluster import Cluster
 from deploy.local.load import Load, wait_requests

@@ -60,7 +60,7 @@ def write_clip_16k(samples: np.ndarray, rate: int, out: Path, resampler: str = "
     """16 kHz mono FLAC (PCM 16), written atomically."""
     import soundfile
 
-    from speech2face.engine.resampling import resample
+    from speech2face.engine.features.resampling import resample
 
     audio = resample(samples, rate, 16000, resampler) if rate != 16000 else samples
     tmp = out.with_name(out.name + ".tmp")

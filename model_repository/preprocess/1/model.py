@@ -8,16 +8,16 @@ import json
 import triton_python_backend_utils as pb_utils
 
 from speech2face.engine import contract
-from speech2face.engine.feature_spec import FeatureSpec
-from speech2face.engine.features import compute_features
-from speech2face.engine.model_metrics import ModelMetrics
-from speech2face.engine.request_batch import gather_clips, refusal_response_error
+from speech2face.engine.contract.feature_spec import FeatureSpec
+from speech2face.engine.features.kernels import compute_features
+from speech2face.engine.runtime.model_metrics import ModelMetrics
+from speech2face.engine.runtime.request_batch import gather_clips, refusal_response_error
 
 
 class TritonPythonModel:
     def initialize(self, args):
         parameters = json.loads(args["model_config"])["parameters"]
-        self.spec = FeatureSpec.from_json(parameters["feature_spec"]["string_value"])
+        self.spec = FeatureSpec.from_json(parameters[contract.FEATURE_SPEC_PARAMETER]["string_value"])
         self.num_threads = int(parameters[contract.THREADS_PARAMETER]["string_value"])
         self.metrics = ModelMetrics(pb_utils, args["model_name"])
 

@@ -14,20 +14,16 @@ from pathlib import Path
 import triton_python_backend_utils as pb_utils
 
 from speech2face.engine import contract
-from speech2face.engine.bundle import load_bundle
-from speech2face.engine.local_runtime import LocalRuntime, RuntimeOptions
-from speech2face.engine.model_metrics import ModelMetrics
-from speech2face.engine.request_batch import gather_clips, refusal_response_error
+from speech2face.engine.contract.bundle import load_bundle
+from speech2face.engine.runtime.local_runtime import LocalRuntime, RuntimeOptions
+from speech2face.engine.runtime.model_metrics import ModelMetrics
+from speech2face.engine.runtime.request_batch import gather_clips, refusal_response_error
 
 
 class TritonPythonModel:
     def initialize(self, args):
         parameters = {k: v["string_value"] for k, v in json.loads(args["model_config"])["parameters"].items()}
-        options = RuntimeOptions(threads=int(parameters[contract.THREADS_PARAMETER]),
-                                 spinning=parameters.get(contract.SPINNING_PARAMETER, "0") == "1",
-                                 concurrent_runs=int(parameters.get(contract.CONCURRENT_RUNS_PARAMETER, "0")),
-                                 pin_threads=parameters.get(contract.PIN_THREADS_PARAMETER, "0") == "1",
-                                 peers_lock=self._peers_lock(args, parameters))
+        options = RuntimeOptions.from_parameters(parameters, peers_lock=self._peers_lock(args, parameters))
         bundle = load_bundle(Path(args["model_repository"]) / args["model_version"])
         self.runtime = LocalRuntime(bundle, options=options)
         self.metrics = ModelMetrics(pb_utils, args["model_name"])

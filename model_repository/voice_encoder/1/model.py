@@ -3,7 +3,7 @@
 import triton_python_backend_utils as pb_utils
 
 from speech2face.engine import contract
-from speech2face.engine.onnx_runner import open_model_session, run_batched
+from speech2face.engine.runtime.onnx_runner import open_model_session, run_batched
 
 
 class TritonPythonModel:

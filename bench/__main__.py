@@ -1,3 +1,0 @@
-from speech2face.bench.cli import main
-
-raise SystemExit(main())

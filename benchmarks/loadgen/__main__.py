@@ -1,0 +1,3 @@
+from speech2face.benchmarks.loadgen.cli import main
+
+raise SystemExit(main())

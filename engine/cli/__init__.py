@@ -1,0 +1,1 @@
+"""`s2f`: the parser and one module per command; the only package that reaches up a layer."""

@@ -1,0 +1,1 @@
+"""Features of the FeatureSpec: the C++ kernels' facade, the NumPy reference, mel, resamplers, DALI."""

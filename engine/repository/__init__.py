@@ -1,0 +1,1 @@
+"""The cpu Triton repository: config messages, the writer, staging, tuning."""

@@ -1,0 +1,1 @@
+"""What serving computes with: the in-process runtime, ONNX sessions, request batching, metrics."""

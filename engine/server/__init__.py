@@ -1,0 +1,1 @@
+"""The tritonserver launcher, its supervisor, and leftover cleanup."""

@@ -1,0 +1,173 @@
+"""`s2f serve`'s watchdog: keeps one tritonserver answering, restarting it (bounded, with back-off).
+
+Triton 2.51 keeps `/v2/health/ready` at 200 while a Python model's stub is dead (every
+inference then fails with "Stub process ... is not healthy"), and a single malformed request can
+kill the stub or abort the whole server. So every `check_interval_s` the supervisor asks:
+
+1. is the tritonserver process alive?
+2. is the model ready (`/v2/models/<model>/ready`)?
+3. does a tiny canary inference (0.25 s of a tone, KServe JSON) answer with finite features?
+
+After `failures_to_restart` failed checks in a row (one, when the process has exited or Triton
+calls the stub unhealthy) it logs why and restarts the server on the same ports (SIGINT, then SIGKILL of the process group after `drain_s`). While it restarts the
+ports are closed, so readiness probes see not-ready. The outage a fatal request causes is
+therefore at most about check_interval_s * failures_to_restart + drain_s + the start time
+(measured in tests/served/test_attacks.py). Restarts back off (`backoff_s`, capped, with jitter) and
+never end supervision: a request that crashes the server again and again costs each time an outage
+bounded by the cap, and the log says loudly that the same crash repeats.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import http.client
+import json
+import random
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from typing import Callable
+
+import numpy as np
+
+from speech2face.engine import contract
+from speech2face.engine.server.launcher import ServerError, ServerOptions, TritonServer
+
+
+@dataclasses.dataclass(frozen=True)
+class SupervisorPolicy:
+    # How often the server, the model and a canary inference are checked; also the longest a dead
+    # stub keeps /v2/health/ready at 200 before the restart closes the ports.
+    check_interval_s: float = 5.0
+    canary_timeout_s: float = 10.0
+    # Failed checks in a row before a restart (a dead process or stub restarts at the first).
+    failures_to_restart: int = 2
+    drain_s: float = 10.0           # in-flight requests get this long on SIGTERM / a restart
+    # Waits before restart 1, 2, ... within `restart_window_s`; the last repeats (the cap), each
+    # stretched by up to `jitter` so that replicas crashed by one request do not restart in step.
+    backoff_s: tuple[float, ...] = (0.0, 1.0, 2.0, 5.0, 10.0, 20.0)
+    jitter: float = 0.2
+    restart_window_s: float = 600.0
+    model: str = contract.ENSEMBLE
+
+
+def canary_body(rate: int = 16000, seconds: float = 0.25) -> bytes:
+    """A KServe JSON request with a short 220 Hz tone (silence could be trimmed to nothing)."""
+    t = np.arange(int(rate * seconds)) / rate
+    tone = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    return json.dumps({"inputs": [
+        {"name": contract.AUDIO.name, "shape": [1, tone.size], "datatype": "FP32",
+         "data": [round(float(x), 5) for x in tone]},
+        {"name": contract.SAMPLE_RATE.name, "shape": [1, 1], "datatype": "INT32", "data": [rate]}],
+        "outputs": [{"name": contract.FACE_FEATURE_NAME}]}).encode()
+
+
+def _beyond_doubt(reason: str) -> bool:
+    """A dead process or a stub that Triton itself calls unhealthy is restarted at the first check."""
+    return reason.startswith("tritonserver exited") or "is not healthy" in reason or "stub processes died" in reason
+
+
+def _stderr(message: str) -> None:
+    print(f"s2f serve: {message}", file=sys.stderr, flush=True)
+
+
+class Supervisor:
+    """Starts, watches and restarts one TritonServer. `run()` blocks until `stop()` (any thread)."""
+
+    def __init__(self, options: ServerOptions, policy: SupervisorPolicy = SupervisorPolicy(),
+                 log: Callable[[str], None] = _stderr):
+        self.options = options
+        self.policy = policy
+        self.log = log
+        self.server: TritonServer | None = None
+        self.restarts: list[tuple[float, str]] = []   # (monotonic time, why)
+        self._stop = threading.Event()
+        self._canary = canary_body()
+        self._stubs = 0
+
+    def start(self) -> TritonServer:
+        """First start; the ports it resolved (0 = free port) are kept for every restart."""
+        self.server = TritonServer(self.options).start()
+        self.options = dataclasses.replace(self.options, http_port=self.server.http_port,
+                                           grpc_port=self.server.grpc_port, metrics_port=self.server.metrics_port)
+        # One stub per model instance: a canary answered by a live instance cannot see a dead one.
+        self._stubs = len(self.server.python_stubs())
+        return self.server
+
+    def health(self) -> str | None:
+        """None when the server and the model answer; otherwise why not."""
+        server = self.server
+        if server is None or not server.is_running():
+            return f"tritonserver exited (code {server.returncode if server is not None else None})"
+        stubs = len(server.python_stubs())
+        if stubs < self._stubs:
+            return f"{self._stubs - stubs} of {self._stubs} Python-backend stub processes died"
+        base = f"http://{server.http_url}/v2/models/{self.policy.model}"
+        try:
+            with urllib.request.urlopen(f"{base}/ready", timeout=self.policy.canary_timeout_s) as r:
+                if r.status != 200:
+                    return f"model {self.policy.model} is not ready"
+            request = urllib.request.Request(f"{base}/infer", data=self._canary,
+                                             headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=self.policy.canary_timeout_s) as r:
+                answer = json.loads(r.read())
+        except urllib.error.HTTPError as error:
+            return f"model {self.policy.model} failed its canary inference: {error.read()[:300].decode(errors='replace')}"
+        except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as error:
+            return f"model {self.policy.model} did not answer its canary inference ({error})"
+        feature = next((o for o in answer.get("outputs", []) if o.get("name") == contract.FACE_FEATURE_NAME), None)
+        if feature is None or not np.isfinite(np.asarray(feature.get("data", []), dtype=np.float64)).all():
+            return f"model {self.policy.model} answered its canary with no finite {contract.FACE_FEATURE_NAME}"
+        return None
+
+    def run(self) -> int:
+        """Watches until stop(), then returns 0. It never gives up: restarts only back off."""
+        failures = 0
+        while not self._stop.wait(self.policy.check_interval_s):
+            try:
+                reason = self.health()
+            except Exception as error:  # noqa: BLE001 - a check that breaks is a failed check, never the end
+                reason = f"the health check failed: {type(error).__name__}: {error}"
+            failures = failures + 1 if reason else 0
+            if reason and (failures >= self.policy.failures_to_restart or _beyond_doubt(reason)):
+                self._restart(reason)
+                failures = 0
+        return 0
+
+    def _restart(self, reason: str) -> None:
+        now = time.monotonic()
+        recent = [why for t, why in self.restarts if now - t < self.policy.restart_window_s]
+        delay = self.policy.backoff_s[min(len(recent), len(self.policy.backoff_s) - 1)]
+        delay *= 1 + self.policy.jitter * random.random()
+        if recent.count(reason) >= 2:
+            self.log(f"REPEATED CRASH: the same failure caused {recent.count(reason) + 1} restarts in "
+                     f"{self.policy.restart_window_s:.0f} s; a client may be resending a request that kills "
+                     f"the server (docs/SECURITY.md)")
+        self.log(f"restarting tritonserver in {delay:.1f} s: {reason}")
+        self.restarts.append((now, reason))
+        if self.server is not None:   # a dead stub fails every request anyway: no drain to wait for
+            self.server.stop(timeout_s=1.0 if _beyond_doubt(reason) else self.policy.drain_s)
+        if self._stop.wait(delay):
+            return
+        try:
+            self.start()
+        except ServerError as error:
+            self.log(f"restart failed: {str(error).splitlines()[0]}")
+            self.server = None   # the next check fails at once and backs off further
+            return
+        if self._stop.is_set():   # stop() came while it was starting
+            self.close()
+        else:
+            self.log(f"tritonserver restarted (pid {self.server.pid})")
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def close(self) -> None:
+        """Drains in-flight requests for at most drain_s, then kills the process group; removes its files."""
+        self._stop.set()
+        server, self.server = self.server, None
+        if server is not None:
+            server.stop(timeout_s=self.policy.drain_s)
