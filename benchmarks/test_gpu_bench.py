@@ -47,7 +47,8 @@ MIN_COSINE = {"fp32": 0.99999, "fp16": 0.999}
 def paper_graph():
     from speech2face.engine.contract.feature_spec import FeatureSpec
     from speech2face.export.frontend import WaveformToFace
-    from speech2face.training import face_decoder, voice_encoder
+    from speech2face.training.networks import face_decoder
+    from speech2face.training.networks import voice_encoder
 
     torch.manual_seed(0)
     spec = FeatureSpec()

@@ -90,7 +90,7 @@ class WaveformToFace(nn.Module):
         self.decoder = decoder
 
     def forward(self, audio: torch.Tensor):
-        from speech2face.training.face_decoder import to_uint8_image
+        from speech2face.training.networks.face_decoder import to_uint8_image
 
         feature = self.encoder(self.front_end(audio))
         landmarks, image = self.decoder(feature)

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from speech2face.engine import contract
 from speech2face.engine.contract.fileio import atomic_path
 from speech2face.training.checkpoint import Checkpoint
-from speech2face.training.face_decoder import to_uint8_image
+from speech2face.training.networks.face_decoder import to_uint8_image
 
 OPSET = 18
 

@@ -10,9 +10,9 @@ import torch
 
 from speech2face.engine.contract.feature_spec import FeatureSpec
 from speech2face.engine.contract.fileio import atomic_path
-from speech2face.training.face_decoder import FaceDecoder, FaceDecoderConfig
-from speech2face.training.face_encoder import SmallFaceEncoder, SmallFaceEncoderConfig
-from speech2face.training.voice_encoder import VoiceEncoder, VoiceEncoderConfig
+from speech2face.training.networks.face_decoder import FaceDecoder, FaceDecoderConfig
+from speech2face.training.networks.face_encoder import SmallFaceEncoder, SmallFaceEncoderConfig
+from speech2face.training.networks.voice_encoder import VoiceEncoder, VoiceEncoderConfig
 
 FORMAT_VERSION = 1
 

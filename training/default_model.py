@@ -11,7 +11,8 @@ from pathlib import Path
 import torch
 
 from speech2face.engine.contract.feature_spec import FeatureSpec
-from speech2face.training import face_decoder, voice_encoder
+from speech2face.training.networks import face_decoder
+from speech2face.training.networks import voice_encoder
 from speech2face.training.checkpoint import Checkpoint, save_checkpoint
 
 

@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 
 from speech2face.engine.contract.feature_spec import FeatureSpec
-from speech2face.training import face_decoder as fd
-from speech2face.training import voice_encoder as ve
-from speech2face.training.face_encoder import SmallFaceEncoder, SmallFaceEncoderConfig, freeze
+from speech2face.training.networks import face_decoder as fd
+from speech2face.training.networks import voice_encoder as ve
+from speech2face.training.networks.face_encoder import SmallFaceEncoder, SmallFaceEncoderConfig, freeze
 from speech2face.training.fit import FitConfig, fit
 from speech2face.training.losses import LossWeights, speech2face_loss
 from speech2face.training.stage_data import AugmentedFaces, DecoderTargets, VoiceToFace

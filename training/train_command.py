@@ -1,7 +1,7 @@
 """`s2f train --data DIR`: the three stages on a folder prepared by `s2f data avspeech|voxceleb`.
 
 Face encoder: the small CNN trained on the folder's faces (instance discrimination), or VGG-Face
-from the user's weights (training/vgg_face_import.py), frozen. Then the face decoder (image and
+from the user's weights (training/networks/vgg_face_import.py), frozen. Then the face decoder (image and
 landmarks from the face feature) and the voice encoder (the paper's loss). Writes
 `OUT/checkpoint.pt` (weights, FeatureSpec, provenance); the command then exports the ONNX bundle
 `s2f serve`/`s2f export` read. Stage states in `--work` make a rerun resume.
@@ -40,8 +40,8 @@ def _face_stage(faces, options: TrainOptions, work: Path, device):
     if options.face_encoder == "vgg-face":
         if not options.vgg_face_weights:
             raise ValueError("--face-encoder vgg-face needs --vgg-face-weights (vgg_face_dag.pth or vgg_face.mat)")
-        from speech2face.training.face_encoder import freeze
-        from speech2face.training.vgg_face_import import import_vgg_face
+        from speech2face.training.networks.face_encoder import freeze
+        from speech2face.training.networks.vgg_face_import import import_vgg_face
 
         encoder = freeze(import_vgg_face(options.vgg_face_weights))
         return encoder, stages.encode_faces(encoder, to_image_tensor(faces, 224), batch=16), None

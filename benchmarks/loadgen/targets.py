@@ -184,7 +184,7 @@ def torch_function(bundle, threads: int = 2) -> tuple[Callable[[np.ndarray, int]
         from speech2face.training.default_model import untrained_default
 
         checkpoint, source = untrained_default(), "untrained_default() (no checkpoint.pt in the bundle)"
-    from speech2face.training.face_decoder import to_uint8_image
+    from speech2face.training.networks.face_decoder import to_uint8_image
 
     torch.set_num_threads(threads)
     encoder, decoder = checkpoint.voice_encoder.eval(), checkpoint.face_decoder.eval()

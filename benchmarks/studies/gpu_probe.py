@@ -46,7 +46,8 @@ import torch  # noqa: E402
 from speech2face.engine.contract.feature_spec import FeatureSpec  # noqa: E402
 from speech2face.engine.features.reference import reference_features  # noqa: E402
 from speech2face.export.frontend import StftFrontEnd, WaveformToFace  # noqa: E402
-from speech2face.training import face_decoder, voice_encoder  # noqa: E402
+from speech2face.training.networks import face_decoder  # noqa: E402
+from speech2face.training.networks import voice_encoder  # noqa: E402
 
 PRECISIONS = ("fp32", "bf16", "fp16", "fp16_weights")
 

@@ -153,7 +153,7 @@ def publish(checkpoint: Path, out_dir: Path, test_pairs) -> None:
     from speech2face.export.build import export_bundle
     from speech2face.training.checkpoint import load_checkpoint
     from speech2face.training.data.synthetic import estimate_face_traits
-    from speech2face.training.evaluate import BUILTIN_TITLE, evaluate, markdown_report
+    from speech2face.training.evaluation.evaluate import BUILTIN_TITLE, evaluate, markdown_report
 
     out_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(checkpoint, out_dir / "checkpoint.pt")
@@ -166,10 +166,10 @@ def publish(checkpoint: Path, out_dir: Path, test_pairs) -> None:
 
 
 def run_eval(args) -> int:
-    """Held-out evaluation of a checkpoint (training/eval_command.py)."""
+    """Held-out evaluation of a checkpoint (training/evaluation/eval_command.py)."""
     from speech2face.engine.runtime.builtin import ARTIFACTS, BUILTIN_BUNDLE
-    from speech2face.training.eval_command import run_eval as evaluate
-    from speech2face.training.evaluate import BUILTIN_TITLE
+    from speech2face.training.evaluation.eval_command import run_eval as evaluate
+    from speech2face.training.evaluation.evaluate import BUILTIN_TITLE
 
     checkpoint = Path(args.checkpoint or BUILTIN_BUNDLE / "checkpoint.pt")
     out = Path(args.out) if args.out else ARTIFACTS / "eval" / checkpoint.parent.name

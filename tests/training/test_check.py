@@ -65,7 +65,8 @@ def magnitude_bundle(tmp_path_factory):
 
     from speech2face.engine.contract.feature_spec import FeatureSpec
     from speech2face.export.build import export_bundle
-    from speech2face.training import face_decoder, voice_encoder
+    from speech2face.training.networks import face_decoder
+    from speech2face.training.networks import voice_encoder
     from speech2face.training.checkpoint import Checkpoint, save_checkpoint
 
     torch.manual_seed(0)

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from speech2face.training.evaluate import retrieval_protocols
-from speech2face.training.metrics import recall_at_k, sliced_recall_at_k
+from speech2face.training.evaluation.evaluate import retrieval_protocols
+from speech2face.training.evaluation.metrics import recall_at_k, sliced_recall_at_k
 
 
 def _features(n_ids, clips, dim=16, seed=0):

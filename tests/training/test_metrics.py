@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from speech2face.training.metrics import chance_at_k, confusion, recall_at_k
+from speech2face.training.evaluation.metrics import chance_at_k, confusion, recall_at_k
 
 
 @pytest.mark.parametrize("metric", ["cosine", "l2", "l1"])

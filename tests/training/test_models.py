@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from speech2face.training import face_decoder, voice_encoder
+from speech2face.training.networks import face_decoder
+from speech2face.training.networks import voice_encoder
 
 
 def test_small_encoder_maps_spectrogram_to_feature():

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from data_prep_media import avspeech_media, ffmpeg_or_skip, landmarker_or_skip
-from speech2face.training.face_encoder import VGGFaceEncoder
-from speech2face.training.vgg_face_import import CONV_NAMES, FC_NAMES, _target_names, import_vgg_face
+from speech2face.training.networks.face_encoder import VGGFaceEncoder
+from speech2face.training.networks.vgg_face_import import CONV_NAMES, FC_NAMES, _target_names, import_vgg_face
 
 
 def _s2f(*argv):

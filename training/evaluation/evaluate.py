@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from speech2face.training.checkpoint import Checkpoint
-from speech2face.training.metrics import KS, chance_at_k, confusion, recall_at_k, sliced_recall_at_k
+from speech2face.training.evaluation.metrics import KS, chance_at_k, confusion, recall_at_k, sliced_recall_at_k
 from speech2face.training.stage_data import VoiceToFace, faces_by_identity, to_image_tensor
 from speech2face.training.stages import encode_faces
 

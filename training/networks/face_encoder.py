@@ -2,7 +2,7 @@
 
 - `VGGFaceEncoder`: VGG-16 as in VGG-Face (Parkhi et al. 2015); fc7 (4096) is the face feature,
   fc8 (2622 identities) the classifier used by the distillation loss. Weights are the user's own
-  (they cannot be downloaded here): training/vgg_face_import.py reads vgg_face_dag.pth and
+  (they cannot be downloaded here): training/networks/vgg_face_import.py reads vgg_face_dag.pth and
   MatConvNet's vgg_face.mat; `load_vggface_weights` maps other state dicts by layer order.
 - `SmallFaceEncoder`: a compact CNN for the built-in model, trained on the synthetic corpus.
 Both return (feature, logits) and are frozen during voice-encoder training.
@@ -23,7 +23,7 @@ VGGFACE_MEAN = (129.1863, 104.7624, 93.5940)
 
 class VGGFaceEncoder(nn.Module):
     """VGG-16 as VGG-Face. `width` scales every layer (1.0: the published network, 138 M
-    parameters); training/vgg_face_import.py reads it from a weights file's shapes."""
+    parameters); training/networks/vgg_face_import.py reads it from a weights file's shapes."""
 
     def __init__(self, n_identities: int = 2622, width: float = 1.0):
         super().__init__()

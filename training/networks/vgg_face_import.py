@@ -1,4 +1,4 @@
-"""VGG-Face weights from the files people have, into VGGFaceEncoder (training/face_encoder.py).
+"""VGG-Face weights from the files people have, into VGGFaceEncoder (training/networks/face_encoder.py).
 
 - `vgg_face_dag.pth`: the PyTorch state dict of the converted MatConvNet model (keys conv1_1.weight
   ... conv5_3.bias, fc6/fc7/fc8 as Linear layers, fc6 reading the (C, H, W)-flattened pool5);
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from speech2face.training.face_encoder import VGGFaceEncoder
+from speech2face.training.networks.face_encoder import VGGFaceEncoder
 
 CONV_NAMES = ["conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1", "conv3_2", "conv3_3",
               "conv4_1", "conv4_2", "conv4_3", "conv5_1", "conv5_2", "conv5_3"]

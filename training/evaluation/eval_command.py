@@ -35,7 +35,7 @@ def run_eval(checkpoint_path: Path, data: Path | None, out: Path, report: Path |
     from speech2face.engine.runtime.builtin import ARTIFACTS
     from speech2face.training.checkpoint import load_checkpoint
     from speech2face.training.data.synthetic import SyntheticPairs, estimate_face_traits
-    from speech2face.training.evaluate import evaluate, markdown_report
+    from speech2face.training.evaluation.evaluate import evaluate, markdown_report
 
     if not checkpoint_path.exists():
         raise FileNotFoundError(f"{checkpoint_path}: no checkpoint; run `make train-default` or pass --checkpoint")
