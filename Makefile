@@ -6,9 +6,9 @@ STAMP := $(VENV)/.installed
 # `make demo` installs only what the demo uses (the [serve] extra: no PyTorch, no DALI); `make test`
 # installs everything. Both share .venv: the full install also marks the demo's subset as present.
 DEMO_STAMP := $(VENV)/.installed-serve
-BUILD_INPUTS := pyproject.toml requirements-build.txt CMakeLists.txt $(wildcard csrc/*)
+BUILD_INPUTS := pyproject.toml packaging/client/pyproject.toml requirements-build.txt CMakeLists.txt $(wildcard csrc/*)
 
-.PHONY: demo test install bench-features train-default clean
+.PHONY: demo test install dist bench-features train-default clean
 
 $(STAMP): requirements-dev.txt $(BUILD_INPUTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,10 +21,18 @@ $(DEMO_STAMP): $(BUILD_INPUTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-build.txt
-	$(PY) -m pip install --quiet --no-build-isolation -e ".[serve]"
+	$(PY) -m pip install --quiet --no-build-isolation ./packaging/client -e ".[serve]"
 	touch $(DEMO_STAMP)
 
 install: $(STAMP)
+
+# The two wheels, into dist/: the client (py3-none-any: tritonclient, NumPy, soundfile, PyAV, Pillow;
+# no compiler, no model, no tritonserver) and the full package (kernels, model, server), which
+# depends on it. Install lines: README.md, "Install".
+dist: $(DEMO_STAMP)
+	mkdir -p dist
+	$(PY) -m pip wheel --quiet --no-deps --no-build-isolation -w dist ./packaging/client .
+	ls -l dist
 
 demo: $(DEMO_STAMP)
 	$(PY) -m speech2face.demo
@@ -65,7 +73,7 @@ train-default: $(STAMP)
 	$(PY) -m speech2face.engine.cli train-default --data artifacts/synthetic-corpus --work artifacts/train-default --out models/default
 
 clean:
-	rm -rf build $(VENV) .venv-tools .pytest_cache
+	rm -rf build dist $(VENV) .venv-tools .pytest_cache
 
 # Load benchmarks and the long soak (see benchmarks/LOAD.md).
 .PHONY: soak bench-load

@@ -1,9 +1,11 @@
-"""The wheel as a user installs it: package data inside, `s2f` working from any folder.
+"""The two wheels as users install them: the pure-Python client alone, and the full package with
+its package data, `s2f` working from any folder.
 
-The short tests build the wheel once (an incremental CMake build under build/), install it without
-its dependencies into a throwaway virtualenv that borrows the test environment's dependencies
-through a path file, and run the installed `s2f` from a temporary folder. The slow test does what
-a new user does: `pip install "<checkout>[serve]"` into a fresh virtualenv, dependencies and all.
+The short tests build each wheel once (the full one incrementally under build/), install them
+without their dependencies into throwaway virtualenvs that borrow the test environment's
+dependencies through a path file, and run the installed `s2f` from a temporary folder. The slow
+test does what a new user does: `pip install <checkout>/packaging/client "<checkout>[serve]"` into
+a fresh virtualenv, dependencies and all.
 """
 
 from __future__ import annotations
@@ -22,10 +24,14 @@ import numpy as np
 import pytest
 import soundfile
 
+import speech2face
 from speech2face.engine.runtime import builtin
 from speech2face.engine.server.launcher import free_port
 
 ROOT = builtin.PACKAGE_ROOT
+VERSION = speech2face.__version__
+CLIENT_FILES = ("speech2face/engine/__init__.py", "speech2face/engine/contract/", "speech2face/engine/client/",
+                "speech2face/engine/cli/")
 pytestmark = pytest.mark.skipif(not builtin.IS_CHECKOUT, reason="builds the wheel from a checkout")
 
 
@@ -45,21 +51,43 @@ def wheel(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def client_wheel(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("client-wheel")
+    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", out,
+          ROOT / "packaging" / "client"], cwd=ROOT, timeout=300)
+    (path,) = out.glob("speech2face_client-*.whl")
+    return path
+
+
 def _site_packages(env_dir: Path) -> Path:
     return Path(sysconfig.get_path("purelib", vars={"base": str(env_dir), "platbase": str(env_dir)}))
 
 
-@pytest.fixture(scope="module")
-def installed(wheel, tmp_path_factory) -> Path:
-    """A virtualenv with the wheel installed (not editable); dependencies come from this environment."""
-    env_dir = tmp_path_factory.mktemp("venv")
+def _venv_with(wheels: list[Path], env_dir: Path) -> Path:
+    """A virtualenv with `wheels` installed (not editable); dependencies come from this environment.
+
+    The borrowed folder also holds this environment's own speech2face files, but the venv's
+    installed `speech2face` package comes first on the path and sees only its own folder."""
     venv.EnvBuilder(with_pip=False).create(env_dir)
     site = _site_packages(env_dir)
-    # Dependencies only: the plain path entry does not run this environment's editable-install hook.
+    # Dependencies only: the plain path entry does not run this environment's editable-install hook
+    # (--ignore-installed: the borrowed folder holds an installed speech2face-client too).
     (site / "borrowed_dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
-    _run([sys.executable, "-m", "pip", "--python", env_dir / "bin" / "python", "install", "--no-deps", "-q", wheel],
-         cwd=env_dir)
+    _run([sys.executable, "-m", "pip", "--python", env_dir / "bin" / "python", "install", "--no-deps",
+          "--ignore-installed", "-q", *wheels], cwd=env_dir)
     return env_dir
+
+
+@pytest.fixture(scope="module")
+def installed(wheel, client_wheel, tmp_path_factory) -> Path:
+    """The full package and the client package it depends on."""
+    return _venv_with([client_wheel, wheel], tmp_path_factory.mktemp("venv"))
+
+
+@pytest.fixture(scope="module")
+def client_only(client_wheel, tmp_path_factory) -> Path:
+    return _venv_with([client_wheel], tmp_path_factory.mktemp("client-venv"))
 
 
 def _user_env(tmp: Path) -> dict[str, str]:
@@ -82,14 +110,20 @@ def test_wheel_carries_what_serving_needs(wheel):
     assert any(n.startswith("speech2face/engine/features/_kernels") and n.endswith(".so") for n in names)
     # Serving never reads the training checkpoint; nothing installs a generic top-level module.
     assert "speech2face/models/default/checkpoint.pt" not in names
-    assert {n.split("/")[0] for n in names if "/" in n} == {"speech2face", "speech2face-0.1.0.dist-info"}
+    assert {n.split("/")[0] for n in names if "/" in n} == {"speech2face", f"speech2face-{VERSION}.dist-info"}
+    # The client package's files are the client package's: one owner per installed file.
+    assert not [n for n in names if n.startswith(CLIENT_FILES) or n == "speech2face/__init__.py"]
+
+
+def _requires(wheel: Path, dist_info: str) -> list[str]:
+    metadata = zipfile.ZipFile(wheel).read(f"{dist_info}/METADATA").decode()
+    return [line.split(":", 1)[1].strip() for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
 
 
 def test_wheel_metadata_keeps_the_client_light(wheel):
-    metadata = zipfile.ZipFile(wheel).read("speech2face-0.1.0.dist-info/METADATA").decode()
-    requires = [line.split(":", 1)[1].strip() for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
+    requires = _requires(wheel, f"speech2face-{VERSION}.dist-info")
     base = [r.split(";")[0].strip().lower() for r in requires if "extra ==" not in r]
-    assert not any(r.startswith(("onnxruntime", "torch", "nvidia-", "onnx")) for r in base), base
+    assert base == [f"speech2face-client=={VERSION}"]   # the server package depends on its client, pinned
     serve = [r for r in requires if 'extra == "serve"' in r]
     assert any(r.startswith("nvidia-pytriton") for r in serve) and any(r.startswith("onnxruntime") for r in serve)
     assert not any(r.startswith(("torch", "nvidia-dali")) for r in serve)
@@ -138,7 +172,8 @@ def test_missing_builtin_model_names_make_train_default(monkeypatch, tmp_path):
 
 @pytest.mark.slow
 def test_fresh_virtualenv_installs_the_checkout_with_serve_and_serves(tmp_path):
-    """What a new user does: pip install "<checkout>[serve]" (not editable), then s2f from elsewhere."""
+    """What a new user does: pip install <checkout>/packaging/client "<checkout>[serve]" (not editable),
+    then s2f from elsewhere."""
     # The committed tree stands for a fresh clone; the install must leave it untouched (a read-only
     # mount, as in a container build, must work).
     source = tmp_path / "checkout"
@@ -148,7 +183,8 @@ def test_fresh_virtualenv_installs_the_checkout_with_serve_and_serves(tmp_path):
     before = _tree(source)
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=True).create(env_dir)
-    _run([env_dir / "bin" / "python", "-m", "pip", "install", "-q", f"{source}[serve]"], cwd=tmp_path, timeout=1800)
+    _run([env_dir / "bin" / "python", "-m", "pip", "install", "-q", source / "packaging" / "client",
+          f"{source}[serve]"], cwd=tmp_path, timeout=1800)
     assert _tree(source) == before, "pip install wrote into the source tree"
     work = tmp_path / "elsewhere"
     work.mkdir()
@@ -198,3 +234,39 @@ def test_container_entrypoints_match_the_launcher_and_the_manifests():
                  "--metrics-config=summary_latencies=true", '--http-restricted-api="$RULE"',
                  '--grpc-restricted-protocol="$RULE"'):
         assert flag in gpu, flag
+
+
+def test_client_wheel_is_pure_python_and_carries_no_model(client_wheel):
+    assert client_wheel.name == f"speech2face_client-{VERSION}-py3-none-any.whl"
+    names = zipfile.ZipFile(client_wheel).namelist()
+    assert not [n for n in names if n.endswith((".so", ".onnx", ".plan", ".pt", ".wav"))]
+    assert not [n for n in names if n.startswith("speech2face/") and not n.startswith(CLIENT_FILES)
+                and n != "speech2face/__init__.py"]
+    assert "speech2face/engine/client/sync_client.py" in names and "speech2face/engine/cli/main.py" in names
+    requires = [r.split(";")[0].split("[")[0].split(">")[0].strip().lower()
+                for r in _requires(client_wheel, f"speech2face_client-{VERSION}.dist-info")]
+    assert set(requires) == {"numpy", "tritonclient", "soundfile", "av", "pillow"}
+    entry_points = zipfile.ZipFile(client_wheel).read(f"speech2face_client-{VERSION}.dist-info/entry_points.txt")
+    assert b"s2f = speech2face.engine.cli.main:main" in entry_points
+
+
+def _no_compiler_env(env_dir: Path, tmp: Path) -> dict[str, str]:
+    """The user's environment with only the venv's bin on PATH: no cc, c++ or cmake to be found."""
+    return {**_user_env(tmp), "PATH": str(env_dir / "bin")}
+
+
+def test_client_only_install_infers_from_a_server_and_names_the_full_package(client_only, triton_server, tmp_path):
+    env = _no_compiler_env(client_only, tmp_path)
+    s2f = client_only / "bin" / "s2f"
+    audio = (0.2 * np.sin(2 * np.pi * 180 * np.arange(16000 * 2) / 16000)).astype(np.float32)
+    soundfile.write(tmp_path / "voice.wav", audio, 16000)
+    _run([s2f, "infer", "voice.wav", "-o", "face.png", "--url", triton_server.grpc_url], cwd=tmp_path, env=env)
+    assert (tmp_path / "face.png").stat().st_size > 0
+    for command in (["serve"], ["export", "--out", "repo"], ["features", "voice.wav", "-o", "f.npy"]):
+        result = subprocess.run([str(s2f), *command], cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert result.returncode == 2, (command, result.stderr)
+        assert result.stderr.count("\n") == 1 and "pip install 'speech2face[serve]'" in result.stderr, result.stderr
+    # No --url and nothing on the usual port: the client cannot start a server, and says what to pass.
+    result = subprocess.run([str(s2f), "infer", "voice.wav", "-o", "x.png"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "--url" in result.stderr and "Traceback" not in result.stderr, result.stderr
