@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 import sys
 import sysconfig
@@ -243,7 +244,7 @@ def test_client_wheel_is_pure_python_and_carries_no_model(client_wheel):
     assert not [n for n in names if n.startswith("speech2face/") and not n.startswith(CLIENT_FILES)
                 and n != "speech2face/__init__.py"]
     assert "speech2face/engine/client/sync_client.py" in names and "speech2face/engine/cli/main.py" in names
-    requires = [r.split(";")[0].split("[")[0].split(">")[0].strip().lower()
+    requires = [re.split(r"[<>=!~\[;, ]", r)[0].lower()
                 for r in _requires(client_wheel, f"speech2face_client-{VERSION}.dist-info")]
     assert set(requires) == {"numpy", "tritonclient", "soundfile", "av", "pillow"}
     entry_points = zipfile.ZipFile(client_wheel).read(f"speech2face_client-{VERSION}.dist-info/entry_points.txt")
