@@ -18,7 +18,7 @@ class UsageError(Exception):
 EXTRA_OF_MODULE = {"torch": "train", "onnx": "gpu", "onnxscript": "train", "onnxconverter_common": "train",
                    "nvidia": "gpu", "pytriton": "serve", "onnxruntime": "serve", "soxr": "serve",
                    "matplotlib": "bench", "fastapi": "bench", "uvicorn": "bench", "av": "client",
-                   "scipy": "train", "tqdm": "train", "dlib": "data", "yt_dlp": "data"}
+                   "scipy": "train", "tqdm": "train", "dlib": "data", "yt_dlp": "data", "gradio": "web"}
 # Parts of the project a client-only install lacks: they come with the full package's [serve] extra.
 FULL_PACKAGE = ("speech2face.engine.features", "speech2face.engine.runtime", "speech2face.engine.repository",
                 "speech2face.engine.server", "speech2face.export", "speech2face.training", "speech2face.benchmarks",

@@ -15,12 +15,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACT, CLIENT, FEATURES, RUNTIME = "engine.contract", "engine.client", "engine.features", "engine.runtime"
-REPOSITORY, SERVER, CLI = "engine.repository", "engine.server", "engine.cli"
-ENGINE = (CONTRACT, CLIENT, FEATURES, RUNTIME, REPOSITORY, SERVER)   # everything of engine but its commands
+REPOSITORY, SERVER, CLI, WEB = "engine.repository", "engine.server", "engine.cli", "engine.web"
+ENGINE = (CONTRACT, CLIENT, WEB, FEATURES, RUNTIME, REPOSITORY, SERVER)   # everything of engine but its commands
 # folder -> the project's packages (under speech2face.) its modules may import, besides their own folder
 ALLOWED = {
     "engine/contract": (),
     "engine/client": (CONTRACT,),
+    "engine/web": (CONTRACT, CLIENT),
     "engine/features": (CONTRACT,),
     "engine/runtime": (CONTRACT, FEATURES),
     "engine/repository": (CONTRACT, FEATURES, RUNTIME),
