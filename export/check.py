@@ -28,6 +28,7 @@ Exit status 1 on any mismatch, missing or unreadable file or config off the cont
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -262,6 +263,31 @@ def run_chain(repo: Path, top: pb.ModelConfig, clips: Clips, ref: dict) -> list[
     return rows + compare_outputs(top.name, "(chain)", final, ref, clips.native)
 
 
+def check_integrity(repo: Path) -> list[Row]:
+    """Every file the build record lists against its sha256: a changed byte fails, naming the file.
+    The numbers after it are the second line of defence (a change within a tolerance passes them)."""
+    from speech2face.engine.contract.fileio import sha256_file
+
+    record_path = repo / contract.ENSEMBLE / contract.BUILD_RECORD_FILE
+    if not record_path.is_file():
+        raise CheckFailed(f"{record_path.relative_to(repo)} is missing: not a repository written by `s2f export`")
+    files = json.loads(record_path.read_text()).get("files")
+    if not files:
+        return [Row("integrity", contract.BUILD_RECORD_FILE, "lists no file digests (written by an older version: "
+                                                              "write the repository again)", False)]
+    rows = []
+    for name, digest in files.items():
+        path = repo / name
+        if not path.is_file():
+            rows.append(Row("integrity", name, "missing", False))
+        elif sha256_file(path) != digest:
+            rows.append(Row("integrity", name, "changed since it was written (sha256 differs from the build record)",
+                            False))
+    rows.append(Row("integrity", "all", f"{len(files) - len(rows)}/{len(files)} files match the build record",
+                    not rows))
+    return rows
+
+
 def check_repository(repo: str | Path, bundle: ModelBundle | None = None) -> list[Row]:
     """Every row of the check; the repository passes when every row is ok."""
     from speech2face.engine.runtime import builtin
@@ -269,14 +295,18 @@ def check_repository(repo: str | Path, bundle: ModelBundle | None = None) -> lis
     repo = Path(repo)
     bundle = bundle or builtin.default_bundle()
     try:
+        rows = check_integrity(repo)
+    except CheckFailed as error:
+        return [Row("error", "", str(error), False)]
+    try:
         top = load_config(repo, contract.ENSEMBLE)
         problems = check_contract(repo, top, bundle)
-        rows = [Row("config", contract.CONFIG_FILE, p, False) for p in problems]
+        rows += [Row("config", contract.CONFIG_FILE, p, False) for p in problems]
         rows.append(Row("config", "all", f"{len(problems)} problems against the contract", not problems))
         clips = bundled_clips()
         return rows + run_chain(repo, top, clips, reference(bundle, clips))
     except CheckFailed as error:
-        return [Row("error", "", str(error), False)]
+        return rows + [Row("error", "", str(error), False)]
 
 
 def format_table(rows: list[Row]) -> str:

@@ -43,7 +43,7 @@ from speech2face.engine.repository.model_configs import ServingShapes
 from speech2face.export.serving_graph import serving_graph
 from speech2face.engine.repository.staging import staged_folder
 from speech2face.engine.runtime.builtin import MODEL_SOURCES
-from speech2face.engine.contract.fileio import atomic_write_text, sha256_file
+from speech2face.engine.contract.fileio import atomic_write_text, sha256_file, tree_sha256
 
 BUILD_SCRIPT = contract.BUILD_PLANS_FILE
 TIMING_CACHE = contract.TIMING_CACHE_FILE
@@ -329,6 +329,8 @@ def write_gpu_repository(bundle: ModelBundle, out_dir: str | Path, policy: GpuPo
                 f"not built here: run {BUILD_SCRIPT} on the serving host" if policy.backend == "tensorrt"
                 else "not used (onnxruntime backend)"),
             "build_step": shlex.join(["sh", BUILD_SCRIPT]) if policy.backend == "tensorrt" else None,
+            # every file shipped, as written: `s2f check` compares them before it runs anything
+            "files": tree_sha256(staging),
         }
         atomic_write_text(staging / contract.ENSEMBLE / contract.BUILD_RECORD_FILE, json.dumps(record, indent=2) + "\n")
     return out_dir

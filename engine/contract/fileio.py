@@ -1,4 +1,5 @@
-"""Files written whole or not at all, and their digests: the one atomic write and the one sha256.
+"""Files written whole or not at all, and their digests: the one atomic write, the one sha256, and
+the manifest of a written tree (what `s2f check` verifies before it runs anything).
 
 A crash (or a failing check) mid-write never leaves a truncated file under the final name: the
 writer fills a temporary file in the same folder, which replaces the target only on success.
@@ -51,3 +52,9 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def tree_sha256(root: str | Path) -> dict[str, str]:
+    """{path relative to `root` (POSIX): hex sha256} of every file below `root`, sorted by path."""
+    root = Path(root)
+    return {p.relative_to(root).as_posix(): sha256_file(p) for p in sorted(root.rglob("*")) if p.is_file()}

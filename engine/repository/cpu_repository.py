@@ -26,7 +26,7 @@ from speech2face.engine.repository.staging import staged_folder
 
 # The Python models' sources, copied into every written repository (package data when installed).
 from speech2face.engine.runtime.builtin import MODEL_SOURCES
-from speech2face.engine.contract.fileio import sha256_file
+from speech2face.engine.contract.fileio import sha256_file, tree_sha256
 
 
 def _write_model(root: Path, config, files: dict[str, Path]) -> None:
@@ -92,6 +92,8 @@ def write_cpu_repository(bundle: ModelBundle, out_dir: str | Path,
             **bundle.manifest(),
             "onnx_sha256": {contract.VOICE_ENCODER: sha256_file(voice_encoder_onnx),
                             contract.FACE_DECODER: sha256_file(face_decoder_onnx)},
+            # every file shipped, as written: `s2f check` compares them before it runs anything
+            "files": tree_sha256(staging),
         }
         (staging / contract.ENSEMBLE / contract.BUILD_RECORD_FILE).write_text(json.dumps(record, indent=2))
     return out_dir

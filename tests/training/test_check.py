@@ -31,8 +31,10 @@ def _copy(repository, tmp_path):
     return shutil.copytree(repository, tmp_path / "copy")
 
 
-def _failures(repository) -> list[str]:
-    return [f"{r.stage} {r.file} {r.error}" for r in check_repository(repository) if not r.ok]
+def _failures(repository, integrity: bool = False) -> list[str]:
+    """The failed rows of the numbers (or, with `integrity`, of the build record's digests)."""
+    return [f"{r.stage} {r.file} {r.error}" for r in check_repository(repository)
+            if not r.ok and (r.stage == "integrity") == integrity]
 
 
 def test_passes_on_the_cpu_target(tmp_path, capsys):
@@ -110,6 +112,7 @@ def test_fails_on_a_missing_file(waveform_repository, tmp_path):
     (copy / contract.WAVEFORM_ENGINE / "1" / contract.ONNX_FP16_FILE).unlink()
     (failure,) = _failures(copy)
     assert contract.ONNX_FP16_FILE in failure and "missing" in failure
+    assert any(contract.ONNX_FP16_FILE in f and "missing" in f for f in _failures(copy, integrity=True))
 
 
 def test_fails_on_an_unreadable_pipeline(waveform_repository, tmp_path):
@@ -118,6 +121,7 @@ def test_fails_on_an_unreadable_pipeline(waveform_repository, tmp_path):
     path.write_bytes(path.read_bytes()[:500])
     (failure,) = _failures(copy)
     assert contract.DALI_FILE in failure and "DALI could not run it" in failure
+    assert any(contract.DALI_FILE in f and "changed" in f for f in _failures(copy, integrity=True))
 
 
 def test_fails_on_a_config_off_the_contract(waveform_repository, tmp_path):
@@ -137,6 +141,42 @@ def test_fails_on_a_corrupted_cpu_repository(cpu_repository, tmp_path):
     copy = _copy(cpu_repository, tmp_path)
     (copy / contract.ENSEMBLE / "1" / "face_decoder.onnx").write_bytes(b"not an onnx file")
     assert s2f(["check", str(copy)]) == 1
+
+
+def test_zeroed_weights_within_the_fp16_tolerance_fail_the_integrity_check(waveform_repository, tmp_path, capsys):
+    """4 KB zeroed in the middle of the fp16 graph (2,048 weights) may stay within the numbers'
+    tolerance; the build record's sha256 still names the file."""
+    copy = _copy(waveform_repository, tmp_path)
+    path = copy / contract.WAVEFORM_ENGINE / "1" / contract.ONNX_FP16_FILE
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 4096] = bytes(4096)
+    path.write_bytes(bytes(data))
+    assert s2f(["check", str(copy)]) == 1
+    out = capsys.readouterr().out
+    assert f"{contract.WAVEFORM_ENGINE}/1/{contract.ONNX_FP16_FILE}" in out and "changed since it was written" in out
+
+
+@pytest.mark.parametrize("target", ["cpu", "gpu"])
+def test_one_changed_byte_in_any_shipped_file_is_named(target, cpu_repository, waveform_repository, tmp_path):
+    import json
+
+    from speech2face.export.check import check_integrity
+
+    source = cpu_repository if target == "cpu" else waveform_repository
+    copy = _copy(source, tmp_path)
+    files = json.loads((copy / contract.ENSEMBLE / contract.BUILD_RECORD_FILE).read_text())["files"]
+    assert f"{contract.ENSEMBLE}/{contract.CONFIG_FILE}" in files and len(files) >= 4
+    for name in files:
+        path = copy / name
+        original = path.read_bytes()
+        changed = bytearray(original)
+        changed[len(changed) // 2] ^= 0x01
+        path.write_bytes(bytes(changed))
+        failed = [r for r in check_integrity(copy) if not r.ok]
+        assert [r.file for r in failed] == [name, "all"], (name, failed)
+        path.write_bytes(original)
+    assert all(r.ok for r in check_integrity(copy))
 
 
 def test_refuses_a_missing_repository(tmp_path, capsys):
