@@ -8,6 +8,8 @@
   regions (which hold request audio) owner-only before reporting ready (the backend itself
   creates them 0644 whatever the umask).
 - Removes dead servers' regions and work folders at start (engine/server/leftovers.py) and its own at stop.
+- Ties the server's life to the thread that started it (PR_SET_PDEATHSIG): `kill -9` of `s2f serve`
+  leaves no server behind, and a new `s2f serve` finds the ports free.
 - Reports a model that fails to load as soon as the log says so; a Ctrl-C during start stops the
   server before the KeyboardInterrupt goes on.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import dataclasses
 import functools
 import os
@@ -31,6 +34,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Callable
 
 from speech2face.engine.server import leftovers
 from speech2face.engine.contract.admin_key import admin_key, restriction_flags
@@ -242,7 +246,8 @@ class TritonServer:
         with open(self._log_path, "wb") as log:
             # umask 077: the Python backend creates its /dev/shm regions (request audio) owner-only.
             self._process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
-                                             env=self._environment(), start_new_session=True, umask=0o077)
+                                             env=self._environment(), start_new_session=True, umask=0o077,
+                                             preexec_fn=_die_with(os.getpid()))
         with open(self._workdir / leftovers.OWNER_FILE, "a") as owners:
             owners.write(f"{self._process.pid}\n")
 
@@ -361,6 +366,21 @@ def _server_admin_key() -> str:
         print(f"tritonserver: no admin key ({error}); the admin APIs are closed to every caller "
               f"(set S2F_ADMIN_KEY or S2F_ADMIN_KEY_FILE to open them to your tools)", file=sys.stderr)
         return secrets.token_hex(32)
+
+
+_PR_SET_PDEATHSIG = 1   # <linux/prctl.h>
+
+
+def _die_with(parent: int) -> Callable[[], None]:
+    """For the child, between fork and exec: the kernel kills it (SIGKILL) when the thread that
+    started it dies, however it dies (kill -9 and the OOM killer included), so no server outlives
+    its launcher. If the launcher died before this ran, the child exits at once."""
+    def arm() -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:
+            os._exit(1)
+    return arm
 
 
 def _kill_group(process: subprocess.Popen) -> None:

@@ -17,7 +17,7 @@ import pytest
 
 from speech2face.engine.server import leftovers
 from speech2face.engine.runtime.builtin import SAMPLE_VOICE
-from speech2face.engine.server.launcher import ServerOptions, TritonServer
+from speech2face.engine.server.launcher import ServerOptions, TritonServer, free_port
 from speech2face.engine.repository.cpu_repository import write_cpu_repository
 
 HANG_GUARD_S = 60   # a bound on how long a command may take before the test calls it hung
@@ -164,3 +164,52 @@ def test_100_start_stop_cycles_leave_nothing_behind(own_repository, tmp_path):
     assert not ours, sorted(ours)[:3]
     assert not _processes_mentioning(str(own_repository))
     shutil.rmtree(own_repository)
+
+
+def _live_children(pid: int) -> dict[int, str]:
+    """{pid: name} of the live (not zombie) processes whose parent is `pid`, and of their children."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+        except (OSError, ValueError):
+            continue
+        name, fields = stat[stat.find("(") + 1:stat.rfind(")")], stat[stat.rfind(")") + 2:].split()
+        if entry.name.isdigit() and int(fields[1]) == pid and fields[0] not in "ZX":
+            found[int(entry.name)] = name
+    for child in list(found):
+        found.update(_live_children(child))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2] not in "ZX"
+
+
+def test_kill_9_of_s2f_serve_leaves_no_server_and_a_new_one_takes_over(own_repository):
+    ports = [str(free_port()) for _ in range(3)]
+    command = [sys.executable, "-m", "speech2face.engine.cli", "serve", "--repository", str(own_repository),
+               "--http-port", ports[0], "--grpc-port", ports[1], "--metrics-port", ports[2]]
+    serve = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert "serving" in serve.stdout.readline()
+        server_tree = _live_children(serve.pid)
+        assert "tritonserver" in server_tree.values(), server_tree
+        serve.kill()                                   # SIGKILL: no handler, no cleanup of its own
+        serve.wait(10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(_alive(pid) for pid in server_tree):
+            time.sleep(0.2)
+        assert not [pid for pid in server_tree if _alive(pid)], server_tree
+        again = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            assert "serving" in again.stdout.readline()   # the same ports, free again
+        finally:
+            again.terminate()
+            again.wait(60)
+    finally:
+        serve.kill()
