@@ -26,7 +26,7 @@ def contract_blocks(language: str) -> list[str]:
 
 def localise(code: str, server) -> str:
     return (code.replace("127.0.0.1:8001", server.grpc_url).replace("127.0.0.1:8000", server.http_url)
-            .replace("assets/voice_sample.wav", str(SAMPLE_VOICE)))
+            .replace("assets/voice_sample.wav", str(SAMPLE_VOICE)).replace(".venv/bin/python", sys.executable))
 
 
 @pytest.mark.parametrize("index", range(2))
