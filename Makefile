@@ -6,7 +6,10 @@ STAMP := $(VENV)/.installed
 # `make demo` installs only what the demo uses (the [serve] extra: no PyTorch, no DALI); `make test`
 # installs everything. Both share .venv: the full install also marks the demo's subset as present.
 DEMO_STAMP := $(VENV)/.installed-serve
-BUILD_INPUTS := pyproject.toml packaging/client/pyproject.toml requirements-build.txt CMakeLists.txt $(wildcard csrc/*)
+# In a checkout the client package is installed for its metadata and the `s2f` script only; the
+# editable full package serves every module from the checkout (packaging/client/hatch_build.py).
+CLIENT_METADATA := S2F_CLIENT_METADATA_ONLY=1
+BUILD_INPUTS := pyproject.toml packaging/client/pyproject.toml packaging/client/hatch_build.py requirements-build.txt CMakeLists.txt $(wildcard csrc/*)
 
 .PHONY: demo test install dist bench-features train-default clean
 
@@ -14,14 +17,14 @@ $(STAMP): requirements-dev.txt $(BUILD_INPUTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-build.txt
-	$(PY) -m pip install --quiet --no-build-isolation -r requirements-dev.txt
+	$(CLIENT_METADATA) $(PY) -m pip install --quiet --no-build-isolation -r requirements-dev.txt
 	touch $(DEMO_STAMP) $(STAMP)
 
 $(DEMO_STAMP): $(BUILD_INPUTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-build.txt
-	$(PY) -m pip install --quiet --no-build-isolation ./packaging/client -e ".[serve]"
+	$(CLIENT_METADATA) $(PY) -m pip install --quiet --no-build-isolation ./packaging/client -e ".[serve]"
 	touch $(DEMO_STAMP)
 
 install: $(STAMP)
@@ -107,6 +110,9 @@ deploy-check: lint-docker
 
 # The local proof: 3 tritonserver replicas behind HAProxy with Prometheus, load at c=16, a replica
 # killed, a rolling update, the queue-time rule and the dashboard's queries (apt installs HAProxy
-# and Prometheus when missing).
-cluster-test: $(STAMP)
-	$(PY) -m pytest tests/cluster/test_cluster.py -q -s -m "slow or not slow"
+# and Prometheus when missing). It needs the demo's [serve] venv and a test runner, nothing more;
+# CLUSTER_BASE_PORT=N takes the ports from N on (11 of them) instead of free ones.
+CLUSTER_BASE_PORT ?=
+cluster-test: $(DEMO_STAMP)
+	$(CLIENT_METADATA) $(PY) -m pip install --quiet --no-build-isolation ./packaging/client -e ".[cluster]"
+	S2F_CLUSTER_BASE_PORT=$(CLUSTER_BASE_PORT) $(PY) -m pytest tests/cluster/test_cluster.py -q -s -m "slow or not slow"

@@ -11,7 +11,7 @@ from speech2face.engine.contract import MAX_REQUEST_BYTES
 
 from deploy.local.haproxy import HAProxy
 from deploy.local.prometheus import Prometheus
-from deploy.local.replicas import ReplicaSet, write_versioned_repository
+from deploy.local.replicas import ReplicaSet, port_source, write_versioned_repository
 
 
 @dataclasses.dataclass
@@ -27,11 +27,13 @@ class Cluster:
 
 
 @contextlib.contextmanager
-def local_cluster(workdir: Path, count: int = 3, with_prometheus: bool = True):
-    """`count` replicas of the built-in model (version 1) behind HAProxy; tools are checked first."""
-    replicas = ReplicaSet(count)
-    balancer = HAProxy(replicas.replicas, workdir, MAX_REQUEST_BYTES)   # installs haproxy when missing
-    prometheus = Prometheus(replicas.replicas, workdir) if with_prometheus else None
+def local_cluster(workdir: Path, count: int = 3, with_prometheus: bool = True, base_port: int | None = None):
+    """`count` replicas of the built-in model (version 1) behind HAProxy; tools are checked first.
+    Ports: free ones, or from `base_port` on (3 per replica, then HAProxy's 2 and Prometheus's)."""
+    next_port = port_source(base_port)
+    replicas = ReplicaSet(count, next_port)
+    balancer = HAProxy(replicas.replicas, workdir, MAX_REQUEST_BYTES, next_port)   # installs haproxy when missing
+    prometheus = Prometheus(replicas.replicas, workdir, next_port) if with_prometheus else None
     repository = write_versioned_repository(default_bundle(), workdir / "repository-v1", 1)
     with contextlib.ExitStack() as stack:
         stack.callback(replicas.stop)

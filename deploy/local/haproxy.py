@@ -11,6 +11,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Callable
 
 from speech2face.engine.server.launcher import free_port
 
@@ -87,9 +88,10 @@ def config_lines(replicas: list[Replica], grpc_port: int, http_port: int, socket
 
 
 class HAProxy:
-    def __init__(self, replicas: list[Replica], workdir: Path, max_request_bytes: int):
+    def __init__(self, replicas: list[Replica], workdir: Path, max_request_bytes: int,
+                 next_port: Callable[[], int] = free_port):
         self.binary = ensure("haproxy", "haproxy")
-        self.grpc_port, self.http_port = free_port(), free_port()
+        self.grpc_port, self.http_port = next_port(), next_port()
         self.socket_path = workdir / "haproxy.sock"
         self.config = workdir / "haproxy.cfg"
         self.config.write_text("\n".join(config_lines(replicas, self.grpc_port, self.http_port,

@@ -9,6 +9,7 @@ import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import Callable
 
 from speech2face.engine.server.launcher import free_port
 
@@ -20,9 +21,9 @@ SCRAPE_INTERVAL = "1s"   # several samples inside the rule's 30 s window even in
 
 
 class Prometheus:
-    def __init__(self, replicas: list[Replica], workdir: Path):
+    def __init__(self, replicas: list[Replica], workdir: Path, next_port: Callable[[], int] = free_port):
         self.binary = ensure("prometheus", "prometheus")
-        self.port = free_port()
+        self.port = next_port()
         self.workdir = workdir
         self.config = workdir / "prometheus.yml"
         # JSON is YAML: the configuration is a plain data structure, no template.

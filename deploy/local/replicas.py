@@ -7,9 +7,11 @@ Service's endpoints stay valid across pod restarts.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import urllib.request
 from pathlib import Path
+from typing import Callable
 
 from speech2face.engine import contract
 from speech2face.engine.contract.bundle import ModelBundle
@@ -69,9 +71,15 @@ class Replica:
             return json.load(r)
 
 
+def port_source(base: int | None = None) -> Callable[[], int]:
+    """Where the cluster's ports come from: free ones, or base, base+1, ... (`make cluster-test
+    CLUSTER_BASE_PORT=N`, for a host whose firewall or other services fix the range)."""
+    return free_port if base is None else itertools.count(base).__next__
+
+
 class ReplicaSet:
-    def __init__(self, count: int):
-        self.replicas = [Replica(f"r{i}", free_port(), free_port(), free_port()) for i in range(count)]
+    def __init__(self, count: int, next_port: Callable[[], int] = free_port):
+        self.replicas = [Replica(f"r{i}", next_port(), next_port(), next_port()) for i in range(count)]
 
     def start(self, repository: Path) -> "ReplicaSet":
         for replica in self.replicas:

@@ -16,6 +16,7 @@ def add(commands) -> None:
 
 def run(args) -> int:
     from speech2face.engine.contract.bundle import load_bundle
+    from speech2face.export import check_stages  # noqa: F401 - ONNX ([gpu] extra) is needed: say so before any work
     from speech2face.export.check import check_repository, format_table
 
     if not args.repository.is_dir():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -49,7 +50,8 @@ def _cluster(tmp_path, with_prometheus):
             ensure("prometheus", "prometheus")
     except ToolMissing as error:
         pytest.skip(f"the local cluster needs real tools: {error}")
-    return local_cluster(tmp_path, count=3, with_prometheus=with_prometheus)
+    base = os.environ.get("S2F_CLUSTER_BASE_PORT")   # make cluster-test CLUSTER_BASE_PORT=N
+    return local_cluster(tmp_path, count=3, with_prometheus=with_prometheus, base_port=int(base) if base else None)
 
 
 def _dashboard_expressions() -> list[str]:
