@@ -10,7 +10,11 @@ import dataclasses
 
 import numpy as np
 
-ENSEMBLE = "speech2face"
+ENSEMBLE = "speech2face"           # takes either input form (each input optional)
+# One model per input form, every input required: what Triton's own tools (perf_analyzer, Model
+# Analyzer) and a generic client built from metadata need. Each forwards to the same pipeline.
+SAMPLES_MODEL = "speech2face_samples"
+FILE_MODEL = "speech2face_file"
 PREPROCESS = "preprocess"
 VOICE_ENCODER = "voice_encoder"
 FACE_DECODER = "face_decoder"
@@ -37,6 +41,9 @@ AUDIO = Tensor("AUDIO", "float32", (-1,))              # mono samples in [-1, 1]
 SAMPLE_RATE = Tensor("SAMPLE_RATE", "int32", (1,))
 AUDIO_FILE = Tensor("AUDIO_FILE", "object", (1,))      # one whole WAV/FLAC/OGG file per batch item
 AUDIO_FILE_FORMATS = ("WAV", "FLAC", "OGG")            # decoded on the server with libsndfile
+# Each served model's inputs (the ensemble's are optional: a request fills one form).
+MODEL_INPUTS = {ENSEMBLE: (AUDIO, SAMPLE_RATE, AUDIO_FILE), SAMPLES_MODEL: (AUDIO, SAMPLE_RATE),
+                FILE_MODEL: (AUDIO_FILE,)}
 # The largest request accepted, in bytes: the HTTP body or gRPC message of one request (10 minutes
 # at 48 kHz is 115 MB of float32). The client refuses larger audio before sending; the deployment's
 # proxy refuses larger bodies (tritonserver 2.51 itself has no body or message limit: docs/SECURITY.md).

@@ -84,6 +84,8 @@ def write_cpu_repository(bundle: ModelBundle, out_dir: str | Path,
     out_dir = Path(out_dir).resolve()
     with staged_folder(out_dir, force=force) as staging:
         (_write_fused_layout if layout == "fused" else _write_ensemble_layout)(staging, bundle, shapes, policy)
+        for form in (contract.SAMPLES_MODEL, contract.FILE_MODEL):
+            _write_model(staging, model_configs.form_config(form, shapes, policy), {})
         record = {
             "target": "cpu",
             "layout": layout,

@@ -82,16 +82,18 @@ def _input(tensor: Tensor, ragged: bool = False, optional: bool = False) -> pb.M
                          allow_ragged_batch=ragged, optional=optional)
 
 
-AUDIO_INPUTS = (contract.AUDIO, contract.SAMPLE_RATE, contract.AUDIO_FILE)
+AUDIO_INPUTS = contract.MODEL_INPUTS[contract.ENSEMBLE]
 
 
-def audio_inputs(ragged: bool = True) -> list[pb.ModelInput]:
-    """The client contract's inputs: AUDIO + SAMPLE_RATE, or AUDIO_FILE (so each is optional).
+def audio_inputs(ragged: bool = True, model: str = contract.ENSEMBLE) -> list[pb.ModelInput]:
+    """A served model's inputs: the either/or model's are optional (AUDIO + SAMPLE_RATE, or
+    AUDIO_FILE); a per-form model's are required.
 
     Raw audio has any length: ragged batching lets the batcher merge requests of different
     lengths into one execute() call, which computes all their features in one kernel call.
     """
-    return [_input(t, ragged=ragged and t is contract.AUDIO, optional=True) for t in AUDIO_INPUTS]
+    optional = model == contract.ENSEMBLE
+    return [_input(t, ragged=ragged and t is contract.AUDIO, optional=optional) for t in contract.MODEL_INPUTS[model]]
 
 
 def _output(tensor: Tensor) -> pb.ModelOutput:
@@ -183,3 +185,17 @@ def ensemble_config(shapes: ServingShapes, policy: BatchingPolicy) -> pb.ModelCo
         output=[_output(feature), _output(image)],
         ensemble_scheduling=pb.ModelEnsembling(step=steps),
     )
+
+
+def form_config(model: str, shapes: ServingShapes, policy: BatchingPolicy) -> pb.ModelConfig:
+    """A per-form model (contract.SAMPLES_MODEL or FILE_MODEL): an ensemble of one step that
+    forwards its required inputs to the either/or `speech2face` model, whose batcher then merges
+    requests of both forms."""
+    inputs = contract.MODEL_INPUTS[model]
+    outputs = (contract.face_feature(shapes.feature_dim), contract.face_image(shapes.image_size))
+    step = pb.ModelEnsembling.Step(model_name=contract.ENSEMBLE, model_version=-1,
+                                   input_map={t.name: t.name for t in inputs},
+                                   output_map={t.name: t.name for t in outputs})
+    return pb.ModelConfig(name=model, platform="ensemble", max_batch_size=policy.max_batch_size,
+                          input=audio_inputs(ragged=False, model=model), output=[_output(t) for t in outputs],
+                          ensemble_scheduling=pb.ModelEnsembling(step=[step]))

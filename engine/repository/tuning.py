@@ -26,8 +26,10 @@ STAGE_MODELS = (contract.PREPROCESS, contract.VOICE_ENCODER, contract.FACE_DECOD
 
 
 def repository_models(repository: Path) -> list[str]:
-    """The repository's models in reload order: stages (ensemble layout) first, `speech2face` last."""
-    return [m for m in (*STAGE_MODELS, contract.ENSEMBLE) if (repository / m / contract.CONFIG_FILE).exists()]
+    """The repository's models in reload order: stages (ensemble layout) first, then `speech2face`,
+    then the per-form ensembles over it (an ensemble's batch size follows its composing model's)."""
+    order = (*STAGE_MODELS, contract.ENSEMBLE, contract.SAMPLES_MODEL, contract.FILE_MODEL)
+    return [m for m in order if (repository / m / contract.CONFIG_FILE).exists()]
 
 
 

@@ -19,10 +19,13 @@ from speech2face.engine import contract
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 
 
+FORMS = [contract.SAMPLES_MODEL, contract.FILE_MODEL]
+
+
 @pytest.mark.parametrize("layout, repository_fixture, models", [
-    ("fused", "cpu_repository", [contract.ENSEMBLE]),
+    ("fused", "cpu_repository", [contract.ENSEMBLE, *FORMS]),
     ("ensemble", "ensemble_repository",
-     [contract.PREPROCESS, contract.VOICE_ENCODER, contract.FACE_DECODER, contract.ENSEMBLE]),
+     [contract.PREPROCESS, contract.VOICE_ENCODER, contract.FACE_DECODER, contract.ENSEMBLE, *FORMS]),
 ])
 def test_cpu_configs_match_their_snapshots(request, layout, repository_fixture, models):
     repository = request.getfixturevalue(repository_fixture)

@@ -21,8 +21,10 @@ def repository(request):
 
 
 def test_every_config_parses(cpu_repository, ensemble_repository):
-    layouts = {cpu_repository: {contract.ENSEMBLE},
-               ensemble_repository: {contract.ENSEMBLE, contract.PREPROCESS, contract.VOICE_ENCODER, contract.FACE_DECODER}}
+    forms = {contract.SAMPLES_MODEL, contract.FILE_MODEL}
+    layouts = {cpu_repository: {contract.ENSEMBLE, *forms},
+               ensemble_repository: {contract.ENSEMBLE, contract.PREPROCESS, contract.VOICE_ENCODER,
+                                     contract.FACE_DECODER, *forms}}
     for repository, expected in layouts.items():
         names = {p.name for p in repository.iterdir() if p.is_dir()}
         assert names == expected
