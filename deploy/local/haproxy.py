@@ -20,12 +20,14 @@ from deploy.local.tools import ensure
 
 # Health: a replica is up after 2 good checks and down after 1 failed one; checks every 300 ms
 # keep the window in which a dead replica still gets new requests short (the client retries those).
-CHECK = "check port {http} check-proto h1 inter 300ms fall 1 rise 2 observe layer7 error-limit 1 on-error mark-down"
+CHECK = "check port {ready} check-proto h1 inter 300ms fall 1 rise 2 observe layer7 error-limit 1 on-error mark-down"
 
-# What the proxy forwards: health, the speech2face model's metadata, readiness and inference. The
-# admin APIs (model repository, shared memory, logging, trace) and statistics stay inside.
+# What the proxy forwards: health, the served models' metadata (speech2face and the per-form
+# speech2face_samples / speech2face_file), readiness and inference. The admin APIs (model
+# repository, shared memory, logging, trace) and statistics stay inside.
 GRPC_CALLS = ("ServerLive", "ServerReady", "ServerMetadata", "ModelReady", "ModelMetadata", "ModelInfer")
-HTTP_PATHS = (r"^/v2$", r"^/v2/health/(live|ready)$", r"^/v2/models/speech2face(/versions/[0-9]+)?(/ready|/infer)?$")
+HTTP_PATHS = (r"^/v2$", r"^/v2/health/(live|ready)$",
+              r"^/v2/models/speech2face(_samples|_file)?(/versions/[0-9]+)?(/ready|/infer)?$")
 
 
 def _grpc_refusal(status: int, message: str, condition: str) -> str:
@@ -81,8 +83,8 @@ def config_lines(replicas: list[Replica], grpc_port: int, http_port: int, socket
     ]
     for backend, port_of, proto in (("grpc_replicas", "grpc_port", " proto h2"), ("http_replicas", "http_port", "")):
         lines += [f"backend {backend}", "  balance leastconn", "  option httpchk",
-                  "  http-check send meth GET uri /v2/health/ready", "  http-check expect status 200"]
-        lines += [f"  server {r.name} 127.0.0.1:{getattr(r, port_of)}{proto} {CHECK.format(http=r.http_port)}"
+                  "  http-check send meth GET uri /ready", "  http-check expect status 200"]
+        lines += [f"  server {r.name} 127.0.0.1:{getattr(r, port_of)}{proto} {CHECK.format(ready=r.ready_port)}"
                   for r in replicas]
     return lines
 
@@ -135,6 +137,16 @@ class HAProxy:
         """Each server's operational status as HAProxy's health checks see it (UP, DOWN, MAINT, ...)."""
         rows = [row.split(",") for row in self.command("show stat").splitlines() if row.startswith(backend + ",")]
         return {row[1]: row[17] for row in rows if row[1] not in ("BACKEND", "FRONTEND")}
+
+    def responses(self, backend: str = "grpc_replicas") -> dict[str, int]:
+        """Responses each server returned through this proxy (HAProxy's own counters): what clients
+        sent, without the replicas' readiness canaries, which go to the replicas directly."""
+        lines = self.command("show stat").splitlines()
+        columns = lines[0].lstrip("# ").split(",")
+        counted = [columns.index(c) for c in ("hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx",
+                                                  "hrsp_other")]
+        rows = [row.split(",") for row in lines[1:] if row.startswith(backend + ",")]
+        return {row[1]: sum(int(row[i] or 0) for i in counted) for row in rows if row[1] not in ("BACKEND", "FRONTEND")}
 
     def wait_state(self, server: str, prefix: str, timeout_s: float = 30.0) -> None:
         deadline = time.monotonic() + timeout_s

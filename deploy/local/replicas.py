@@ -16,6 +16,7 @@ from typing import Callable
 from speech2face.engine import contract
 from speech2face.engine.contract.bundle import ModelBundle
 from speech2face.engine.server.launcher import ServerOptions, TritonServer, free_port
+from speech2face.engine.server.readiness import Readiness
 from speech2face.engine.repository.cpu_repository import default_policy, write_cpu_repository
 
 # What the containers pass too (docker/): p50/p99 summaries for the dashboard.
@@ -45,12 +46,20 @@ class Replica:
     http_port: int
     grpc_port: int
     metrics_port: int
+    ready_port: int      # GET /ready, what HAProxy checks (engine/server/readiness.py), as a pod's readinessProbe
     server: TritonServer | None = None
+    readiness: Readiness | None = None
 
     def start(self, repository: Path) -> None:
         options = ServerOptions(model_repository=repository, http_port=self.http_port, grpc_port=self.grpc_port,
                                 metrics_port=self.metrics_port, extra_args=METRICS_ARGS)
         self.server = TritonServer(options).start()
+        if self.readiness is None:   # it outlives restarts, answering 503 while the server is away
+            self.readiness = Readiness(self._http_url, "127.0.0.1", self.ready_port).start()
+
+    def _http_url(self) -> str | None:
+        server = self.server
+        return server.http_url if server is not None else None
 
     def stop(self) -> None:
         """A graceful stop: tritonserver drains in-flight requests on SIGINT."""
@@ -64,6 +73,12 @@ class Replica:
             self.server.kill()
             self.server.stop()
             self.server = None
+
+    def close(self) -> None:
+        self.stop()
+        if self.readiness is not None:
+            self.readiness.close()
+            self.readiness = None
 
     def statistics(self) -> dict:
         """Triton's own per-model statistics (cumulative counts and nanoseconds)."""
@@ -79,7 +94,7 @@ def port_source(base: int | None = None) -> Callable[[], int]:
 
 class ReplicaSet:
     def __init__(self, count: int, next_port: Callable[[], int] = free_port):
-        self.replicas = [Replica(f"r{i}", next_port(), next_port(), next_port()) for i in range(count)]
+        self.replicas = [Replica(f"r{i}", next_port(), next_port(), next_port(), next_port()) for i in range(count)]
 
     def start(self, repository: Path) -> "ReplicaSet":
         for replica in self.replicas:
@@ -88,7 +103,7 @@ class ReplicaSet:
 
     def stop(self) -> None:
         for replica in self.replicas:
-            replica.stop()
+            replica.close()
 
     def __enter__(self) -> "ReplicaSet":
         return self

@@ -16,6 +16,10 @@ def add(commands) -> None:
                        help="export request latency quantiles (p50, p99) per model on the metrics port")
     serve.add_argument("--check-interval", type=float, default=5.0,
                        help="seconds between the supervisor's health checks (server, model, canary inference)")
+    serve.add_argument("--readiness-port", type=int, default=None,
+                       help="serve GET /ready here: 200 while the model answers a canary within 2 s, else 503 "
+                            "(for Kubernetes' readinessProbe and load balancers; Triton's /v2/health/ready only "
+                            "says the model is loaded). Default: off")
     add_server_options(serve, ports=(LOCAL_PORTS["grpc"], LOCAL_PORTS["http"], LOCAL_PORTS["metrics"]))
     serve.set_defaults(run=run)
 
@@ -25,16 +29,21 @@ def _raise_interrupt(*_) -> None:
 
 
 def run(args) -> int:
+    from speech2face.engine.server.readiness import Readiness
     from speech2face.engine.server.supervisor import Supervisor, SupervisorPolicy
 
     supervisor = Supervisor(server_options(args, repository(args)),
                             SupervisorPolicy(check_interval_s=args.check_interval))
+    readiness = None
     signal.signal(signal.SIGTERM, _raise_interrupt)
     signal.signal(signal.SIGINT, _raise_interrupt)   # also when started in the background (SIGINT ignored)
     try:
         server = supervisor.start()
+        if args.readiness_port is not None:
+            readiness = Readiness(supervisor.http_url, args.host, args.readiness_port).start()
+        ready = f"  readiness {args.host}:{readiness.port}/ready" if readiness else ""
         print(f"speech2face serving: gRPC {server.grpc_url}  HTTP {server.http_url}  "
-              f"metrics {server.metrics_url}  (Ctrl-C stops)", flush=True)
+              f"metrics {server.metrics_url}{ready}  (Ctrl-C stops)", flush=True)
         return supervisor.run()
     except KeyboardInterrupt:
         print("stopping…", flush=True)
@@ -42,4 +51,6 @@ def run(args) -> int:
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)   # a second Ctrl-C must not cut the drain short
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if readiness is not None:
+            readiness.close()
         supervisor.close()

@@ -20,19 +20,14 @@ bounded by the cap, and the log says loudly that the same crash repeats.
 from __future__ import annotations
 
 import dataclasses
-import http.client
-import json
 import random
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from typing import Callable
 
-import numpy as np
-
 from speech2face.engine import contract
+from speech2face.engine.server.canary import ask
 from speech2face.engine.server.launcher import ServerError, ServerOptions, TritonServer
 
 
@@ -51,17 +46,6 @@ class SupervisorPolicy:
     jitter: float = 0.2
     restart_window_s: float = 600.0
     model: str = contract.ENSEMBLE
-
-
-def canary_body(rate: int = 16000, seconds: float = 0.25) -> bytes:
-    """A KServe JSON request with a short 220 Hz tone (silence could be trimmed to nothing)."""
-    t = np.arange(int(rate * seconds)) / rate
-    tone = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
-    return json.dumps({"inputs": [
-        {"name": contract.AUDIO.name, "shape": [1, tone.size], "datatype": "FP32",
-         "data": [round(float(x), 5) for x in tone]},
-        {"name": contract.SAMPLE_RATE.name, "shape": [1, 1], "datatype": "INT32", "data": [rate]}],
-        "outputs": [{"name": contract.FACE_FEATURE_NAME}]}).encode()
 
 
 def _beyond_doubt(reason: str) -> bool:
@@ -84,7 +68,6 @@ class Supervisor:
         self.server: TritonServer | None = None
         self.restarts: list[tuple[float, str]] = []   # (monotonic time, why)
         self._stop = threading.Event()
-        self._canary = canary_body()
         self._stubs = 0
 
     def start(self) -> TritonServer:
@@ -96,6 +79,11 @@ class Supervisor:
         self._stubs = len(self.server.python_stubs())
         return self.server
 
+    def http_url(self) -> str | None:
+        """The running server's HTTP host:port, or None while it restarts."""
+        server = self.server
+        return server.http_url if server is not None and server.is_running() else None
+
     def health(self) -> str | None:
         """None when the server and the model answer; otherwise why not."""
         server = self.server
@@ -104,23 +92,7 @@ class Supervisor:
         stubs = len(server.python_stubs())
         if stubs < self._stubs:
             return f"{self._stubs - stubs} of {self._stubs} Python-backend stub processes died"
-        base = f"http://{server.http_url}/v2/models/{self.policy.model}"
-        try:
-            with urllib.request.urlopen(f"{base}/ready", timeout=self.policy.canary_timeout_s) as r:
-                if r.status != 200:
-                    return f"model {self.policy.model} is not ready"
-            request = urllib.request.Request(f"{base}/infer", data=self._canary,
-                                             headers={"Content-Type": "application/json"})
-            with urllib.request.urlopen(request, timeout=self.policy.canary_timeout_s) as r:
-                answer = json.loads(r.read())
-        except urllib.error.HTTPError as error:
-            return f"model {self.policy.model} failed its canary inference: {error.read()[:300].decode(errors='replace')}"
-        except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as error:
-            return f"model {self.policy.model} did not answer its canary inference ({error})"
-        feature = next((o for o in answer.get("outputs", []) if o.get("name") == contract.FACE_FEATURE_NAME), None)
-        if feature is None or not np.isfinite(np.asarray(feature.get("data", []), dtype=np.float64)).all():
-            return f"model {self.policy.model} answered its canary with no finite {contract.FACE_FEATURE_NAME}"
-        return None
+        return ask(server.http_url, self.policy.model, self.policy.canary_timeout_s)
 
     def run(self) -> int:
         """Watches until stop(), then returns 0. It never gives up: restarts only back off."""

@@ -123,11 +123,13 @@ def test_full_local_cluster(tmp_path, voice):
 
 
 def _served(cluster) -> int:
-    return sum(scenarios.successes(r.statistics()) for r in cluster.replicas.replicas)
+    """gRPC requests the proxy forwarded and a replica answered (the replicas' own counters also
+    count their readiness canaries)."""
+    return sum(cluster.balancer.responses("grpc_replicas").values())
 
 
 def _served_since(cluster, before: int, expected: int) -> int:
-    """Requests the replicas served since `before`; Triton updates its counters just after answering."""
+    """Requests forwarded and answered since `before`; HAProxy counts a response once it is sent."""
     deadline = time.monotonic() + 5
     while _served(cluster) - before < expected and time.monotonic() < deadline:
         time.sleep(0.05)

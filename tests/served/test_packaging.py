@@ -225,9 +225,12 @@ def test_container_entrypoints_match_the_launcher_and_the_manifests():
     args = build_parser().parse_args(entrypoint[1:] + triton["args"])
     ports = {p["name"]: p["containerPort"] for p in triton["ports"]}
     assert (args.command, args.host, args.latency_summaries) == ("serve", "0.0.0.0", True)
-    assert (args.http_port, args.grpc_port, args.metrics_port) == (ports["http"], ports["grpc"], ports["metrics"])
+    assert (args.http_port, args.grpc_port, args.metrics_port, args.readiness_port) == \
+        (ports["http"], ports["grpc"], ports["metrics"], ports["ready"])
+    assert triton["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "ready"}
     service = yaml.safe_load((ROOT / "deploy" / "base" / "service.yaml").read_text())
-    assert {p["name"]: p["port"] for p in service["spec"]["ports"]} == ports
+    # the Service carries the traffic ports; the kubelet probes the readiness port on the pod itself
+    assert {p["name"]: p["port"] for p in service["spec"]["ports"]} == {k: v for k, v in ports.items() if k != "ready"}
 
     gpu = (ROOT / "docker" / "gpu-entrypoint.sh").read_text()
     assert f'RULE="{",".join(RESTRICTED_APIS)}:{ADMIN_HEADER}=' in gpu
