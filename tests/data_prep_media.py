@@ -103,3 +103,16 @@ def voxceleb_media(ffmpeg: str, root: Path) -> Path:
     (root / "vox1" / "vox1_meta.csv").write_text("VoxCeleb1 ID\tVGGFace1 ID\tGender\tNationality\tSet\n"
                                                 "id10001\tSome_Name\tm\tNowhere\tdev\n")
     return root
+
+
+def prepared_avspeech(root: Path, identities: int = 3) -> Path:
+    """`s2f data avspeech` on media made here (skips without ffmpeg or the landmark model): the
+    prepared folder."""
+    from speech2face.engine.cli.main import main
+
+    ffmpeg = ffmpeg_or_skip()
+    landmarker_or_skip()
+    csv, videos = avspeech_media(ffmpeg, root / "media", identities=identities)
+    assert main(["data", "avspeech", str(csv), "--media-dir", str(videos), "--out", str(root / "prepared"),
+                 "--workers", "2"]) == 0
+    return root / "prepared"

@@ -297,20 +297,10 @@ class TritonServer:
             return False
 
     def python_stubs(self) -> list[int]:
-        """pids of the live Python-backend stubs of this server (one per model instance); a dead
-        stub stays a zombie until tritonserver reaps it, so zombies do not count."""
+        """pids of the live Python-backend stubs of this server (one per model instance)."""
         if self._process is None:
             return []
-        stubs = []
-        for entry in Path("/proc").iterdir():
-            try:
-                stat = (entry / "stat").read_text()
-            except (OSError, ValueError):
-                continue
-            name, fields = stat[stat.find("(") + 1:stat.rfind(")")], stat[stat.rfind(")") + 2:].split()
-            if name.startswith("triton_python_b") and int(fields[1]) == self._process.pid and fields[0] not in "ZX":
-                stubs.append(int(entry.name))
-        return stubs
+        return [pid for pid, name in live_children(self._process.pid).items() if name.startswith("triton_python_b")]
 
     def is_running(self) -> bool:
         return self._process is not None and self._process.poll() is None
@@ -366,6 +356,21 @@ def _server_admin_key() -> str:
         print(f"tritonserver: no admin key ({error}); the admin APIs are closed to every caller "
               f"(set S2F_ADMIN_KEY or S2F_ADMIN_KEY_FILE to open them to your tools)", file=sys.stderr)
         return secrets.token_hex(32)
+
+
+def live_children(parent: int) -> dict[int, str]:
+    """{pid: command name} of the live children of `parent`, from /proc; a dead child stays a
+    zombie until its parent reaps it, so zombies do not count."""
+    children = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+        except (OSError, ValueError):
+            continue
+        name, fields = stat[stat.find("(") + 1:stat.rfind(")")], stat[stat.rfind(")") + 2:].split()
+        if entry.name.isdigit() and int(fields[1]) == parent and fields[0] not in "ZX":
+            children[int(entry.name)] = name
+    return children
 
 
 _PR_SET_PDEATHSIG = 1   # <linux/prctl.h>

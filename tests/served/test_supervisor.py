@@ -17,7 +17,7 @@ import pytest
 
 from speech2face.engine.server import leftovers
 from speech2face.engine.runtime.builtin import SAMPLE_VOICE
-from speech2face.engine.server.launcher import ServerOptions, TritonServer, free_port
+from speech2face.engine.server.launcher import ServerOptions, TritonServer, free_port, live_children
 from speech2face.engine.repository.cpu_repository import write_cpu_repository
 
 HANG_GUARD_S = 60   # a bound on how long a command may take before the test calls it hung
@@ -166,19 +166,11 @@ def test_100_start_stop_cycles_leave_nothing_behind(own_repository, tmp_path):
     shutil.rmtree(own_repository)
 
 
-def _live_children(pid: int) -> dict[int, str]:
-    """{pid: name} of the live (not zombie) processes whose parent is `pid`, and of their children."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        try:
-            stat = (entry / "stat").read_text()
-        except (OSError, ValueError):
-            continue
-        name, fields = stat[stat.find("(") + 1:stat.rfind(")")], stat[stat.rfind(")") + 2:].split()
-        if entry.name.isdigit() and int(fields[1]) == pid and fields[0] not in "ZX":
-            found[int(entry.name)] = name
+def _process_tree(pid: int) -> dict[int, str]:
+    """{pid: name} of the live descendants of `pid`."""
+    found = live_children(pid)
     for child in list(found):
-        found.update(_live_children(child))
+        found.update(_process_tree(child))
     return found
 
 
@@ -197,7 +189,7 @@ def test_kill_9_of_s2f_serve_leaves_no_server_and_a_new_one_takes_over(own_repos
     serve = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert "serving" in serve.stdout.readline()
-        server_tree = _live_children(serve.pid)
+        server_tree = _process_tree(serve.pid)
         assert "tritonserver" in server_tree.values(), server_tree
         serve.kill()                                   # SIGKILL: no handler, no cleanup of its own
         serve.wait(10)

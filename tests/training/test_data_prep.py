@@ -10,25 +10,18 @@ import numpy as np
 import pytest
 import soundfile
 
-from data_prep_media import avspeech_media, ffmpeg_or_skip, landmarker_or_skip, voxceleb_media
+from data_prep_media import avspeech_media, ffmpeg_or_skip, landmarker_or_skip, prepared_avspeech, voxceleb_media
+from speech2face.engine.cli.main import main
 from speech2face.training.datasets import AVSpeechPairs, VoxCelebPairs, open_prepared
 
 
 def _s2f(*argv):
-    from speech2face.engine.cli.main import main
-
     return main(list(argv))
 
 
 @pytest.fixture(scope="module")
 def avspeech_prepared(tmp_path_factory):
-    ffmpeg = ffmpeg_or_skip()
-    landmarker_or_skip()
-    root = tmp_path_factory.mktemp("avspeech")
-    csv, videos = avspeech_media(ffmpeg, root / "media")
-    assert _s2f("data", "avspeech", str(csv), "--media-dir", str(videos), "--out", str(root / "prepared"),
-                "--workers", "2") == 0
-    return root / "prepared"
+    return prepared_avspeech(tmp_path_factory.mktemp("avspeech"))
 
 
 def test_avspeech_folder_is_what_the_loader_reads(avspeech_prepared):

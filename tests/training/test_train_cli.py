@@ -10,25 +10,19 @@ import numpy as np
 import pytest
 import torch
 
-from data_prep_media import avspeech_media, ffmpeg_or_skip, landmarker_or_skip
+from data_prep_media import prepared_avspeech
+from speech2face.engine.cli.main import main
 from speech2face.training.networks.face_encoder import VGGFaceEncoder
 from speech2face.training.networks.vgg_face_import import CONV_NAMES, FC_NAMES, _target_names, import_vgg_face
 
 
 def _s2f(*argv):
-    from speech2face.engine.cli.main import main
-
     return main(list(argv))
 
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
-    ffmpeg = ffmpeg_or_skip()
-    landmarker_or_skip()
-    root = tmp_path_factory.mktemp("corpus")
-    csv, videos = avspeech_media(ffmpeg, root / "media", identities=4)
-    assert _s2f("data", "avspeech", str(csv), "--media-dir", str(videos), "--out", str(root / "prepared")) == 0
-    return root / "prepared"
+    return prepared_avspeech(tmp_path_factory.mktemp("corpus"), identities=4)
 
 
 def _narrow_vgg_face(seed=0):
