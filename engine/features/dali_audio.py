@@ -28,7 +28,6 @@ from speech2face.engine.features.dali_ops import clip_policy, resample
 from speech2face.engine.contract.feature_spec import FeatureSpec
 
 SOURCES = ("audio", "file")
-FILE_DTYPE = "uint8"
 
 
 def build_clip_pipeline(spec: FeatureSpec, source: str = "audio", batch_size: int = 32, num_threads: int = 2,

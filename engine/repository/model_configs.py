@@ -22,45 +22,35 @@ class ServingShapes:
 
 @dataclasses.dataclass(frozen=True)
 class BatchingPolicy:
-    # Batching does not lower this model's cost per clip on CPU (benchmarks/LOAD.md, the ceiling);
-    # 32 only bounds one execute()'s memory (32 spectrograms of 1.2 MB). The gpu target sets its own.
+    """How the cpu target batches and uses the cores. Each default was chosen by measurement on 2
+    cores; the figures and the commands that reproduce them are in benchmarks/LOAD.md ("How the
+    default was chosen", "Why c=1 latency was bimodal"), and `s2f tune` re-measures them per machine."""
+
+    # Batching does not lower this model's cost per clip on CPU; 32 only bounds one execute()'s
+    # memory (32 spectrograms of 1.2 MB). The gpu target sets its own.
     max_batch_size: int = 32
-    # Waiting for a batch to grow only adds latency at low load (batches do not lower the cost per
-    # clip here). `s2f tune --delays 0,2000,8000` measures it per machine.
+    # Waiting for a batch to grow only adds latency when batches do not lower the cost per clip.
     max_queue_delay_us: int = 0
-    # The batch the dynamic batcher forms from queued requests (0: as many as are queued). With 2
-    # instances busy at c=8, requests queue, and an instance taking the whole queue as one batch
-    # makes each request wait for all of it: p99 359-589 ms, Triton's compute 74-87 ms per
-    # execution. Batches of 1 keep the queue first in, first out: p99 104-112 ms and 1.02-1.22x
-    # the throughput (`s2f bench --targets triton,triton-anybatch --levels 1,8 --rounds 3`,
-    # benchmarks/LOAD.md). A client's own batch of N clips still runs as one execute().
+    # The batch the dynamic batcher forms from queued requests (0: as many as are queued). One
+    # keeps the queue first in, first out: an instance that took the whole queue made every request
+    # in it wait for all of it. A client's own batch of N clips still runs as one execute().
     preferred_batch_size: int = 1
-    # Chosen by measurement on 2 cores (`s2f bench --targets triton,triton-1x2,triton-2x1,triton-2x2,
-    # fastapi,ort --levels 1,8 --rounds 2`; benchmarks/LOAD.md). Two instances of 2 threads that
-    # adapt (below): c=1 p50 13.6-14.0 ms, c=8 86-90 req/s. One instance of 2 threads: the same
-    # c=1, 73-80 req/s at c=8 (a batched 2-thread run waits at every operator's barrier). Two
-    # instances of 1 thread: 86-97 req/s at c=8 but 20-21 ms at c=1. Two plain instances of 2
-    # threads oversubscribe the cores: 74-78 req/s.
+    # Two instances of 2 threads that adapt (below): a lone request gets both cores, a loaded
+    # server one barrier-free run per core.
     instances: int = 2
     intra_op_threads: int = 2
-    # Fused layout only (engine/local_runtime.RuntimeOptions).
-    # An instance runs single-threaded while another instance computes, and on all its threads
-    # when alone (engine/runtime/peer_activity.py): a lone request gets both cores, a loaded server one
-    # barrier-free run per core.
+    # Fused layout only (engine/runtime/local_runtime.RuntimeOptions). An instance runs
+    # single-threaded while another instance computes, and on all its threads when alone
+    # (engine/runtime/peer_activity.py).
     adaptive_threads: bool = True
-    # Alone with a batch of several clips, run it on 2 single-thread lanes side by side instead
-    # of one 2-thread run (in process: 89-99 clips/s against 84-88).
+    # Alone with a batch of several clips: 2 single-thread lanes side by side, not one 2-thread run.
     concurrent_runs: int = 2
-    # Spinning workers save ~0.7 ms at c=1 on an idle machine but cost a 33 ms p90 whenever
-    # anything else needs a core (benchmarks/studies/thread_placement.py): off.
+    # Spinning workers save a little at c=1 on an idle machine but cost a long tail whenever
+    # anything else needs a core: off.
     allow_spinning: bool = False
-    # A lone request's 2-thread run keeps its caller and its worker on CPUs of their own, one run
-    # at a time, where the server may use exactly 2 CPUs (engine/runtime/local_runtime.py: a small VM, a
-    # pod with exclusive CPUs; elsewhere nothing is pinned). After an idle spell this machine's guest
-    # scheduler otherwise packs both threads onto one vCPU: at 5 req/s (Poisson) p50 17.8-21.2 ms
-    # pinned against 26.5-27.4 unpinned; back to back and at c=8 no difference
-    # (`s2f bench --targets triton,triton-unpinned --mode poisson --levels 5`; benchmarks/LOAD.md).
-    # On a host where other work sits on those two CPUs, turn it off (`s2f tune --pin 0,1`).
+    # A lone request's 2-thread run keeps its caller and its worker on CPUs of their own, where the
+    # server may use exactly 2 CPUs (a small VM, a pod with exclusive CPUs; elsewhere nothing is
+    # pinned). On a host where other work sits on those two CPUs, turn it off (`s2f tune --pin 0,1`).
     pin_threads: bool = True
 
     def runtime_options(self):

@@ -21,8 +21,6 @@ API:
 - `check_target(target, force=False, kind="repository")`: the same refusal, on its own (call it
   before expensive work that does not go through `staged_folder`).
 - `is_ours(folder)`: whether `folder` was written by a writer of this project.
-- `set_aside(target)`: renames a non-empty `target` to `<target>.replaced-<time>` (for a writer
-  that cannot stage yet and is asked to --force).
 """
 
 from __future__ import annotations
@@ -66,16 +64,6 @@ def check_target(target: str | Path, force: bool = False, kind: str = "repositor
     raise ForeignFolderError(f"{target} is {what}; refusing to replace it with a {kind}. Choose a new or "
                              f"empty folder, or pass --force to move it aside to {target.name}.replaced-<time> "
                              f"and write there")
-
-
-def set_aside(target: str | Path) -> Path | None:
-    """Renames a foreign `target` to `<target>.replaced-<time>` (kept, never deleted); None if there was nothing."""
-    target = Path(target)
-    if not (target.exists() or target.is_symlink()) or _is_empty_dir(target):
-        return None
-    aside = _move_aside(target, "replaced")
-    print(f"moved the previous contents of {target} to {aside}", file=sys.stderr)
-    return aside
 
 
 def _move_aside(target: Path, suffix: str) -> Path:

@@ -2,12 +2,13 @@
 
 `s2f tune` (engine/cli/tune_command.py) drives it against a live server.
 
-For every candidate (instances, max queue delay, max batch size) it reloads every model of the
-repository (the fused `speech2face` model, or the three stage models and then the ensemble)
-with that configuration through Triton's model-control API (the server
-must run with `--model-control explicit`), drives the ensemble with a closed loop of
-`concurrency` clients for `window_s`, and records throughput and latency percentiles. It prints
-the throughput / p99 frontier and writes the chosen configuration into the repository.
+A candidate sets up to seven knobs: instances, max queue delay and max batch size (always), and
+threads per instance, the fused model's lanes, the dynamic batcher's preferred batch size and
+thread pinning (each kept as written when not swept). For every candidate the command reloads
+every model of the repository (stages, then `speech2face`, then the per-form ensembles) through
+Triton's model-control API (the server runs with `--model-control explicit`), drives it with a
+closed loop of `concurrency` clients for `window_s`, and records throughput and latency
+percentiles; then it prints the throughput / p99 frontier and writes the chosen configuration.
 """
 
 from __future__ import annotations

@@ -37,9 +37,9 @@ class RuntimeOptions:
     spinning: bool = False        # ONNX Runtime workers busy-wait between parallel sections
     concurrent_runs: int = 0      # single-thread lanes a batch of several clips is split over; 0: none
     # A multi-thread run keeps its caller and each ONNX Runtime worker on a CPU of its own, one
-    # caller at a time (another caller meanwhile runs single-threaded, unpinned). Without it, a
-    # guest scheduler that packs threads onto few vCPUs after an idle spell runs both threads on
-    # one vCPU after 50 ms idle (`python benchmarks/studies/thread_placement.py --gaps-ms 0,3,50`).
+    # caller at a time (another caller meanwhile runs single-threaded, unpinned): a guest scheduler
+    # that packs threads onto few vCPUs after an idle spell would otherwise run both on one
+    # (benchmarks/LOAD.md, "Why c=1 latency was bimodal").
     pin_threads: bool = False
     # A lock file shared by all instances of one served model (engine/runtime/peer_activity.py): while
     # another instance computes, this one runs single-threaded; alone, it uses all `threads`.

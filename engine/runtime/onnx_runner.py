@@ -15,7 +15,7 @@ def open_session(path: str | Path, intra_op_threads: int = 0, spinning: bool = F
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     # Idle ONNX Runtime threads busy-wait by default; several sessions (one per Triton model
-    # process) then burn the cores each other need. Measured on 2 cores: p50 52 -> 21 ms served.
+    # process) then burn the cores each other need (benchmarks/LOAD.md).
     # `spinning`: workers spin between the operators of one run (no sleep and wake-up per parallel
     # section, which costs most on an otherwise idle virtual machine) and stop when the run ends.
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")

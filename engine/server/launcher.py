@@ -109,10 +109,10 @@ class ServerOptions:
     extra_args: tuple[str, ...] = ()
     # With model_control="explicit": the models loaded at start-up ("*": all of them, the default).
     load_models: tuple[str, ...] = ()
-    # Refuse HTTP requests larger than this many bytes. Passed as --http-max-input-size where the
-    # binary has it; the tritonserver in nvidia-pytriton 0.7 (Triton 2.5x) does not, and asking
-    # for a limit it cannot enforce is an error rather than silently ignored. Without the flag the
-    # limits are the client's (engine/client/sync_client.py) and the preprocess model's 10-minute rule.
+    # Refuse HTTP requests larger than this many bytes: --http-max-input-size, where the binary has
+    # it (Triton 2.51 from nvidia-pytriton does not, and asking for a limit it cannot enforce is an
+    # error rather than silently ignored). Without it the limits are the client's and the
+    # deployment proxy's (docs/SECURITY.md, "Limits").
     http_max_input_bytes: int | None = None
     # The shared-memory, model-repository, logging and trace APIs need the admin key unless this is set.
     open_admin_apis: bool = False
@@ -193,7 +193,7 @@ class TritonServer:
         if o.http_max_input_bytes is not None:
             if "--http-max-input-size" not in supported_flags():
                 raise ServerError("this tritonserver has no --http-max-input-size flag; request size is "
-                                  "limited by the client and by the preprocess model's 10-minute rule")
+                                  "limited by the client and by the deployment's proxy (docs/SECURITY.md)")
             args.append(f"--http-max-input-size={int(o.http_max_input_bytes)}")
         if not o.open_admin_apis:
             args += restriction_flags(self._admin_key)
