@@ -220,7 +220,8 @@ def test_statistics_show_queue_and_compute(request, voice_like, protocol, layout
         before = client.statistics()
         client.infer_batch([(audio, rate)] * 4, max_in_flight=4)
         after = client.statistics()
-    expected = {"speech2face"} if layout == "fused" else {"speech2face", "preprocess", "voice_encoder", "face_decoder"}
+    forms = {"speech2face", "speech2face_samples", "speech2face_file"}
+    expected = forms if layout == "fused" else forms | {"preprocess", "voice_encoder", "face_decoder"}
     assert set(after) == expected
     encoder = after[model].delta(before[model])
     assert encoder.success_count == 4
