@@ -33,6 +33,19 @@ def resample(audio: np.ndarray, rate_in: int, rate_out: int, resampler: str = "s
     raise ValueError(f"unknown resampler {resampler!r}; expected one of {RESAMPLERS}")
 
 
+# How far past a sample the resamplers' filters reach is a few milliseconds (soxr HQ, and the C++
+# kernel's polyphase and halfband stages); decoding this much more than the clip keeps leaves
+# every kept sample as a decode of the whole file gives it (tests/unit/test_bounded_decode.py).
+RESAMPLER_REACH_S = 0.25
+
+
+def decoded_seconds(spec) -> float | None:
+    """How much of a file serving decodes for `spec`: the clip it keeps (the first clip_seconds)
+    and the resampler's reach; None (everything) when the spec trims silence first, since the kept
+    part may then start anywhere."""
+    return None if spec.trim_silence else spec.clip_seconds + RESAMPLER_REACH_S
+
+
 def validate_audio(audio, sample_rate, spec) -> np.ndarray:
     """Mono float32 audio at the spec's rate (resampled by `spec.resampler`), or AudioError."""
     audio, rate = normalize_audio(audio, sample_rate)

@@ -17,7 +17,7 @@ import numpy as np
 
 from speech2face.engine import contract
 from speech2face.engine.contract.audio_rules import AudioError
-from speech2face.engine.features.resampling import validate_audio
+from speech2face.engine.features.resampling import decoded_seconds, validate_audio
 from speech2face.engine.contract.audio_files import decode_audio
 from speech2face.engine.contract.feature_spec import FeatureSpec
 
@@ -53,7 +53,7 @@ def file_clips(files: np.ndarray, spec: FeatureSpec) -> list[np.ndarray]:
     clips = []
     for k, data in enumerate(files[:, 0]):
         try:
-            samples, rate = decode_audio(bytes(data))
+            samples, rate = decode_audio(bytes(data), keep_seconds=decoded_seconds(spec))
             clips.append(validate_audio(samples, rate, spec))
         except AudioError as error:
             prefix = f"{contract.AUDIO_FILE.name}[{k}]: " if len(files) > 1 else f"{contract.AUDIO_FILE.name}: "
