@@ -78,6 +78,12 @@ train-default: $(STAMP)
 clean:
 	rm -rf build dist $(VENV) .venv-tools .pytest_cache
 
+# The slow tests of the serving side (the long attacks of docs/SECURITY.md, packaging from a fresh
+# virtualenv); the soak and the cluster have their own targets.
+.PHONY: test-slow
+test-slow: $(STAMP)
+	$(PY) -m pytest -m slow -q -s tests/served --deselect tests/served/test_soak.py
+
 # Load benchmarks and the long soak (see benchmarks/LOAD.md).
 .PHONY: soak bench-load
 soak: $(STAMP)
@@ -116,3 +122,19 @@ CLUSTER_BASE_PORT ?=
 cluster-test: $(DEMO_STAMP)
 	$(CLIENT_METADATA) $(PY) -m pip install --quiet --no-build-isolation ./packaging/client -e ".[cluster]"
 	S2F_CLUSTER_BASE_PORT=$(CLUSTER_BASE_PORT) $(PY) -m pytest tests/cluster/test_cluster.py -q -s -m "slow or not slow"
+
+# The browser demo's checks (tests/web; docs/web_demo.png is its screenshot): gradio, gradio_client
+# and Playwright into .venv, pinned to what was tested; NumPy is held at the installed version (the
+# client bounds it; gradio's pandas would otherwise pull NumPy 2.4), and gradio itself caps Pillow
+# below 13. Playwright drives Debian's Chromium, installed by apt when missing: `playwright install`
+# is never run (it downloads browser builds). The tests start their own tritonserver on loopback.
+WEB_PINS := gradio==6.31.0 gradio_client==2.7.2 playwright==1.65.3 "pytest>=8" "pytest-timeout>=2"
+WEB_STAMP := $(VENV)/.installed-web
+.PHONY: test-web
+$(WEB_STAMP): $(DEMO_STAMP)
+	$(PY) -m pip install --quiet $(WEB_PINS) "numpy==$$($(PY) -c 'import numpy; print(numpy.__version__)')"
+	touch $(WEB_STAMP)
+
+test-web: $(WEB_STAMP)
+	command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium chromium-driver)
+	$(PY) -m pytest -q -p no:cacheprovider -rs tests/web

@@ -107,6 +107,22 @@ def test_json_shape_of_2_63_aborts_triton_and_the_supervisor_restarts_it(supervi
     assert len(supervised.restarts) > restarts   # it was a real abort, and a real restart
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_any_number_of_aborts_still_ends_in_a_good_answer_within_60_s(supervised, voice, reference):
+    """Twelve aborting requests, each sent as soon as the server answers again (the attack that
+    used to end supervision after ten restarts): every time a good answer follows within 60 s."""
+    body = json.dumps({"inputs": [
+        {"name": "AUDIO", "shape": [1, 9223372036854775807], "datatype": "FP32", "data": [1, 2, 3]},
+        {"name": "SAMPLE_RATE", "shape": [1, 1], "datatype": "INT32", "data": [16000]}]}).encode()
+    outages = []
+    for _ in range(12):
+        _post(f"http://{_http(supervised)}/v2/models/{MODEL}/infer", body)
+        outages.append(_good_answer(supervised, voice, reference, within_s=OUTAGE_BOUND_S))
+    print("good answer after each abort (s):", " ".join(f"{o:.1f}" for o in outages))
+    assert len(outages) == 12
+
+
 def _zero_byte_giant_grpc(supervised):
     audio = triton_grpc.InferInput("AUDIO", [1, 4], "FP32")
     audio.set_data_from_numpy(np.zeros((1, 4), np.float32))
