@@ -6,8 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from speech2face.engine.contract.feature_spec import FEATURE_KINDS, RESAMPLERS, FeatureSpec
 
 IMPLEMENTATIONS = ("cpp", "reference", "dali")
@@ -36,7 +34,7 @@ def add(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
-def compute_file_features(audio_path: Path, spec: FeatureSpec, impl: str = "cpp") -> np.ndarray:
+def compute_file_features(audio_path: Path, spec: FeatureSpec, impl: str = "cpp"):
     from speech2face.engine.contract.audio_files import read_audio
     from speech2face.engine.features.resampling import validate_audio
 
@@ -68,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
         output = Path(args.output)
         if output.parent and not output.parent.exists():
             raise ValueError(f"{output.parent}: no such directory")
+        import numpy as np
+
         np.save(output, features)
     except (ValueError, OSError) as error:  # AudioError/AudioFileError are ValueErrors
         print(f"s2f features: error: {error}", file=sys.stderr)

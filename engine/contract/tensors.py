@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
-
 ENSEMBLE = "speech2face"           # takes either input form (each input optional)
 # One model per input form, every input required: what Triton's own tools (perf_analyzer, Model
 # Analyzer) and a generic client built from metadata need. Each forwards to the same pipeline.
@@ -31,7 +29,9 @@ class Tensor:
         return {"float32": "FP32", "int32": "INT32", "uint8": "UINT8", "object": "BYTES"}[self.dtype]
 
     @property
-    def numpy_dtype(self) -> np.dtype:
+    def numpy_dtype(self):
+        import numpy as np   # here, so that reading the contract (the s2f parser) loads no NumPy
+
         return np.dtype(self.dtype)
 
 

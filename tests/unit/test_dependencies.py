@@ -135,3 +135,11 @@ def test_serving_runs_with_torch_training_export_and_benchmarks_unimportable(tmp
     assert run.returncode == 0 and "served without torch" in run.stdout, run.stdout[-2000:] + run.stderr[-2000:]
     assert out.stat().st_size > 598 * 257 * 2 * 4
     assert "--repository" in run.stdout   # serve's help was printed
+
+
+def test_building_the_parser_imports_no_command_dependency():
+    code = ("import sys\nfrom speech2face.engine.cli.main import build_parser\nbuild_parser()\n"
+            "print(sorted(m for m in ('numpy', 'tritonclient', 'onnxruntime', 'torch', 'soundfile', 'av', 'gradio',"
+            " 'speech2face.training', 'speech2face.export', 'speech2face.benchmarks') if m in sys.modules))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0 and run.stdout.strip() == "[]", run.stdout + run.stderr[-2000:]
