@@ -143,3 +143,14 @@ def test_building_the_parser_imports_no_command_dependency():
             " 'speech2face.training', 'speech2face.export', 'speech2face.benchmarks') if m in sys.modules))")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0 and run.stdout.strip() == "[]", run.stdout + run.stderr[-2000:]
+
+
+def test_no_source_folder_holds_more_than_15_modules():
+    """Folders name roles (docs/ARCHITECTURE.md); a folder past 15 modules holds more than one."""
+    skip = {".venv", ".venv-tools", "build", "artifacts", "tests", ".git"}
+    counts = {}
+    for path in ROOT.rglob("*.py"):
+        if skip.isdisjoint(path.relative_to(ROOT).parts):
+            counts[path.parent] = counts.get(path.parent, 0) + 1
+    crowded = {str(folder.relative_to(ROOT)): n for folder, n in counts.items() if n > 15}
+    assert not crowded, crowded
