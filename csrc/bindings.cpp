@@ -110,32 +110,84 @@ class OutputPool {
   std::vector<Block> sizes_;  // handed out (to know a returned buffer's size)
 };
 
-py::array_t<float> features_batch(const std::vector<FloatArray>& clips, int kind,
-                                  int clip_samples, int win_length, int hop_length, int n_fft,
-                                  float power, std::optional<FloatArray> mel_fb, float log_floor,
-                                  bool trim, float trim_top_db, int num_threads,
-                                  const std::string& isa, std::optional<py::array> out_arg,
-                                  std::optional<bool> stream) {
+// A FeatureSpec as the kernels take it: the validated configuration and its Plan (window,
+// FFT twiddles, sparse mel weights). Built once per spec on the Python side
+// (engine/features/kernels.py caches it) rather than from 15 arguments on every call; immutable,
+// so one object is safely shared by every caller and thread.
+struct FeatureParams {
+  std::shared_ptr<const s2f::Plan> plan;
+
+  const s2f::SpectrogramConfig& config() const { return plan->cfg; }
+  int channels() const { return config().kind == s2f::Kind::ComplexPowerlaw ? 2 : 1; }
+};
+
+// mel_fb: (n_mels, n_fft/2+1) dense weights, required for log-mel and ignored otherwise.
+FeatureParams make_feature_params(s2f::Kind kind, int clip_samples, int win_length,
+                                  int hop_length, int n_fft, float power,
+                                  const std::optional<FloatArray>& mel_fb, float log_floor,
+                                  bool trim, float trim_top_db) {
   s2f::SpectrogramConfig cfg;
+  cfg.kind = kind;
   cfg.clip_samples = clip_samples;
   cfg.win_length = win_length;
   cfg.hop_length = hop_length;
   cfg.n_fft = n_fft;
   cfg.power = power;
-  if (kind < 0 || kind > 2) throw std::invalid_argument("kind must be 0, 1 or 2");
-  cfg.kind = static_cast<s2f::Kind>(kind);
   cfg.log_floor = log_floor;
   cfg.trim = trim;
   cfg.trim_top_db = trim_top_db;
   const float* fb = nullptr;
   int n_mels = 0;
-  if (cfg.kind == s2f::Kind::LogMel) {
+  if (kind == s2f::Kind::LogMel) {
     if (!mel_fb || mel_fb->ndim() != 2 || mel_fb->shape(1) != cfg.n_bins())
       throw std::invalid_argument("logmel needs mel_fb of shape (n_mels, n_fft/2+1)");
     fb = mel_fb->data();
     n_mels = static_cast<int>(mel_fb->shape(0));
   }
-  const auto& table = s2f::kernels(isa);
+  py::gil_scoped_release release;  // a new FFT size's window transform takes a moment
+  return FeatureParams{std::make_shared<const s2f::Plan>(cfg, fb, n_mels)};  // validates cfg
+}
+
+// Read-only view of one SpectrogramConfig field on the Python class.
+template <typename T>
+void expose_config_field(py::class_<FeatureParams>& cls, const char* name,
+                         T s2f::SpectrogramConfig::*field) {
+  cls.def_property_readonly(name, [field](const FeatureParams& p) { return p.config().*field; });
+}
+
+void bind_feature_params(py::module_& m) {
+  py::enum_<s2f::Kind>(m, "Kind", "Feature kinds, named as FeatureSpec.kind.")
+      .value("complex_powerlaw", s2f::Kind::ComplexPowerlaw)
+      .value("magnitude_powerlaw", s2f::Kind::MagnitudePowerlaw)
+      .value("logmel", s2f::Kind::LogMel);
+  const s2f::SpectrogramConfig d;  // the defaults
+  py::class_<FeatureParams> cls(m, "FeatureParams",
+                                "A validated FeatureSpec with its prepared FFT plan and mel "
+                                "weights, for features_batch; immutable.");
+  cls.def(py::init(&make_feature_params), py::arg("kind") = d.kind,
+          py::arg("clip_samples") = d.clip_samples, py::arg("win_length") = d.win_length,
+          py::arg("hop_length") = d.hop_length, py::arg("n_fft") = d.n_fft,
+          py::arg("power") = d.power, py::arg("mel_fb") = py::none(),
+          py::arg("log_floor") = d.log_floor, py::arg("trim") = d.trim,
+          py::arg("trim_top_db") = d.trim_top_db);
+  expose_config_field(cls, "kind", &s2f::SpectrogramConfig::kind);
+  expose_config_field(cls, "clip_samples", &s2f::SpectrogramConfig::clip_samples);
+  expose_config_field(cls, "win_length", &s2f::SpectrogramConfig::win_length);
+  expose_config_field(cls, "hop_length", &s2f::SpectrogramConfig::hop_length);
+  expose_config_field(cls, "n_fft", &s2f::SpectrogramConfig::n_fft);
+  expose_config_field(cls, "power", &s2f::SpectrogramConfig::power);
+  expose_config_field(cls, "log_floor", &s2f::SpectrogramConfig::log_floor);
+  expose_config_field(cls, "trim", &s2f::SpectrogramConfig::trim);
+  expose_config_field(cls, "trim_top_db", &s2f::SpectrogramConfig::trim_top_db);
+  cls.def_property_readonly("n_mels", [](const FeatureParams& p) { return p.plan->n_mels; });
+  cls.def_property_readonly("shape", [](const FeatureParams& p) {
+    return py::make_tuple(p.config().n_frames(), p.plan->width / p.channels(), p.channels());
+  }, "One clip's output shape (frames, F, C), as FeatureSpec.shape.");
+}
+
+// The clips as kernel sources, checked to be non-empty 1-D audio (the GIL is held: they are
+// NumPy arrays).
+std::vector<s2f::ClipSource> clip_sources(const std::vector<FloatArray>& clips) {
   std::vector<s2f::ClipSource> sources(clips.size());
   for (std::size_t i = 0; i < clips.size(); ++i) {
     if (clips[i].ndim() != 1)
@@ -144,50 +196,62 @@ py::array_t<float> features_batch(const std::vector<FloatArray>& clips, int kind
     sources[i].size = static_cast<std::size_t>(clips[i].size());
     if (sources[i].size == 0) throw std::invalid_argument("clip " + std::to_string(i) + " is empty");
   }
-  std::unique_ptr<s2f::Plan> plan;
+  return sources;
+}
+
+// Rejects clips with NaN or Inf and, when the config asks for it, narrows each source to the
+// audio that survives silence trimming. Needs no GIL; one pass per clip while it is in cache.
+void check_and_trim(std::vector<s2f::ClipSource>& sources, const s2f::SpectrogramConfig& cfg) {
+  for (std::size_t i = 0; i < sources.size(); ++i) {
+    s2f::ClipSource& src = sources[i];
+    const std::size_t bad = first_non_finite(src.data, src.size);
+    if (bad != src.size)
+      throw std::invalid_argument("clip " + std::to_string(i) + " contains NaN or Inf at sample " +
+                                  std::to_string(bad));
+    if (!cfg.trim) continue;
+    std::size_t begin, end;
+    s2f::trim_region(src.data, src.size, cfg.win_length, cfg.hop_length, cfg.trim_top_db, &begin,
+                     &end);
+    src.data += begin;
+    src.size = end - begin;
+  }
+}
+
+std::string shape_string(const py::ssize_t* dims, py::ssize_t ndim) {
+  std::string t = "(";
+  for (py::ssize_t i = 0; i < ndim; ++i) t += (i ? ", " : "") + std::to_string(dims[i]);
+  return t + (ndim == 1 ? ",)" : ")");
+}
+
+// The caller's buffer, to be written in place: exactly float32, C-contiguous, writeable, the
+// output's shape. It must not overlap the input clips.
+py::array_t<float> checked_out_buffer(const py::array& o, const std::vector<py::ssize_t>& shape) {
+  if (!o.dtype().is(py::dtype::of<float>()))
+    throw std::invalid_argument("out must be a float32 array");
+  if (!(o.flags() & py::array::c_style)) throw std::invalid_argument("out must be C-contiguous");
+  if (!o.writeable()) throw std::invalid_argument("out must be writeable");
+  if (o.ndim() != 4 || !std::equal(shape.begin(), shape.end(), o.shape()))
+    throw std::invalid_argument("out has shape " + shape_string(o.shape(), o.ndim()) +
+                                ", expected " + shape_string(shape.data(), 4));
+  return py::reinterpret_borrow<py::array_t<float>>(o);
+}
+
+py::array_t<float> features_batch(const std::vector<FloatArray>& clips,
+                                  const FeatureParams& params, int num_threads,
+                                  const std::string& isa, std::optional<py::array> out_arg,
+                                  std::optional<bool> stream) {
+  const std::shared_ptr<const s2f::Plan> plan = params.plan;  // alive while the GIL is released
+  const auto& table = s2f::kernels(isa);
+  std::vector<s2f::ClipSource> sources = clip_sources(clips);
   {
     py::gil_scoped_release release;
-    plan.reset(new s2f::Plan(cfg, fb, n_mels));  // cheap (twiddles for one FFT size)
-    for (std::size_t i = 0; i < sources.size(); ++i) {
-      const std::size_t bad = first_non_finite(sources[i].data, sources[i].size);
-      if (bad != sources[i].size)
-        throw std::invalid_argument("clip " + std::to_string(i) + " contains NaN or Inf at sample " +
-                                    std::to_string(bad));
-      if (cfg.trim) {
-        std::size_t begin, end;
-        s2f::trim_region(sources[i].data, sources[i].size, cfg.win_length, cfg.hop_length,
-                         cfg.trim_top_db, &begin, &end);
-        sources[i].data += begin;
-        sources[i].size = end - begin;
-      }
-    }
+    check_and_trim(sources, plan->cfg);
   }
-  const int channels = cfg.kind == s2f::Kind::ComplexPowerlaw ? 2 : 1;
-  const std::vector<py::ssize_t> shape{static_cast<py::ssize_t>(clips.size()),
-                                       static_cast<py::ssize_t>(cfg.n_frames()),
-                                       static_cast<py::ssize_t>(plan->width / channels),
-                                       static_cast<py::ssize_t>(channels)};
-  py::array_t<float> out;
-  if (out_arg) {
-    // The caller's buffer, written in place: exactly float32, C-contiguous, writeable, the
-    // output's shape. It must not overlap the input clips.
-    const py::array& o = *out_arg;
-    auto shape_str = [](const py::ssize_t* d, py::ssize_t n) {
-      std::string t = "(";
-      for (py::ssize_t i = 0; i < n; ++i) t += (i ? ", " : "") + std::to_string(d[i]);
-      return t + (n == 1 ? ",)" : ")");
-    };
-    if (!o.dtype().is(py::dtype::of<float>()))
-      throw std::invalid_argument("out must be a float32 array");
-    if (!(o.flags() & py::array::c_style)) throw std::invalid_argument("out must be C-contiguous");
-    if (!o.writeable()) throw std::invalid_argument("out must be writeable");
-    if (o.ndim() != 4 || !std::equal(shape.begin(), shape.end(), o.shape()))
-      throw std::invalid_argument("out has shape " + shape_str(o.shape(), o.ndim()) +
-                                  ", expected " + shape_str(shape.data(), 4));
-    out = py::reinterpret_borrow<py::array_t<float>>(o);
-  } else {
-    out = OutputPool::make(shape);
-  }
+  const std::vector<py::ssize_t> shape{
+      static_cast<py::ssize_t>(clips.size()), static_cast<py::ssize_t>(plan->cfg.n_frames()),
+      static_cast<py::ssize_t>(plan->width / params.channels()),
+      static_cast<py::ssize_t>(params.channels())};
+  py::array_t<float> out = out_arg ? checked_out_buffer(*out_arg, shape) : OutputPool::make(shape);
   float* out_ptr = out.mutable_data();
   const int stream_mode = stream ? (*stream ? 1 : 0) : -1;
   {
@@ -264,17 +328,15 @@ py::tuple trim_region(const FloatArray& audio, int win_length, int hop_length, f
 
 PYBIND11_MODULE(_kernels, m) {
   m.doc() = "Speech2Face audio kernels (C++): features and resampling for the voice encoder";
-  m.def("features_batch", &features_batch, py::arg("clips"), py::arg("kind") = 0,
-        py::arg("clip_samples") = 96000, py::arg("win_length") = 400, py::arg("hop_length") = 160,
-        py::arg("n_fft") = 512, py::arg("power") = 0.3f, py::arg("mel_fb") = py::none(),
-        py::arg("log_floor") = 1e-6f, py::arg("trim") = false, py::arg("trim_top_db") = 50.0f,
+  bind_feature_params(m);
+  m.def("features_batch", &features_batch, py::arg("clips"), py::arg("params"),
         py::arg("num_threads") = 1, py::arg("isa") = "auto", py::arg("out") = py::none(),
         py::arg("stream") = py::none(),
-        "Features of each 16 kHz mono clip (kind 0 complex power law, 1 magnitude power law, "
-        "2 log-mel) after optional silence trimming and the repeat-then-crop clip policy, in "
-        "one call spread over num_threads threads. Returns float32 (batch, frames, F, C): "
-        "`out` itself when given (float32, C-contiguous, that shape; written in place), else a "
-        "fresh array. stream: non-temporal output stores (None: for outputs >= 16 MB).");
+        "Features (as `params`, a FeatureParams, describes them) of each 16 kHz mono clip after "
+        "optional silence trimming and the repeat-then-crop clip policy, in one call spread "
+        "over num_threads threads. Returns float32 (batch, frames, F, C): `out` itself when "
+        "given (float32, C-contiguous, that shape; written in place), else a fresh array. "
+        "stream: non-temporal output stores (None: for outputs >= 16 MB).");
   m.def("resample", &resample, py::arg("audio"), py::arg("rate_in"), py::arg("rate_out"),
         py::arg("isa") = "auto",
         "Kaiser-windowed-sinc resampling (halfband decimators, then a polyphase filter); output "

@@ -374,127 +374,152 @@ void gather_block(const ClipSource& src, std::size_t start, std::size_t count, i
   }
 }
 
+// The samples of the block starting at `start`: read in place while the block lies inside the
+// source (a short source is shorter than the clip, and past clip_samples only padding frames
+// read, which are dropped), otherwise gathered into `gathered`.
+const float* block_samples(const ClipSource& src, std::size_t start, std::size_t extent,
+                           int clip_samples, float* gathered) {
+  if (start + extent <= src.size) return src.data + start;
+  gather_block(src, start, extent, clip_samples, gathered);
+  return gathered;
+}
+
+// Packs x[2k] + i x[2k+1] of the block's 8 frames (hop samples apart from base) into z[k],
+// 8 samples of 8 frames at a time; returns each frame's sum over its window.
+vf pack_frames(const Plan& plan, const float* base, vf* __restrict zr, vf* __restrict zi) {
+  const int hop = plan.cfg.hop_length, half = plan.half;
+  vf sum{};
+  for (int n = 0; n < plan.win_padded; n += 8) {
+    vf r[8];
+    for (int f = 0; f < 8; ++f) r[f] = loadu(base + static_cast<std::size_t>(f) * hop + n);
+    transpose8(r);
+    for (int q = 0; q < 8; ++q)
+      if (n + q < plan.cfg.win_length) sum += r[q];
+    for (int q = 0; q < 8; q += 2) {
+      const int k = (n + q) >> 1;
+      if (k < half) {
+        zr[k] = r[q];
+        zi[k] = r[q + 1];
+      }
+    }
+  }
+  return sum;
+}
+
+// Takes each frame's mean out before the window (its transform is added back in split_real_fft;
+// see Plan::window_dft_r), windows, and zero-pads to the FFT size.
+void center_and_window(const Plan& plan, vf mean, vf* __restrict zr, vf* __restrict zi) {
+  const float* window = plan.window.data();
+  const int half = plan.half;
+  for (int k = 0; k < std::min(half, plan.win_padded >> 1); ++k) {
+    zr[k] = (zr[k] - mean) * splat(window[2 * k]);
+    zi[k] = (zi[k] - mean) * splat(window[2 * k + 1]);
+  }
+  for (int k = plan.win_padded >> 1; k < half; ++k) zr[k] = vf{}, zi[k] = vf{};
+}
+
+// Splits the half-size complex FFT (in plan.perm order) into the real FFT's bins 0..half, adds
+// the frames' mean back, and stages each bin as the output needs it: (re, im) for the complex
+// power law (which runs later over the whole block), |X|^2 for the other kinds.
+void split_real_fft(const Plan& plan, const vf* __restrict zr, const vf* __restrict zi, vf mean,
+                    vf* __restrict stage) {
+  const int half = plan.half;
+  const int* perm = plan.perm.data();
+  const float* dft_r = plan.window_dft_r->data();
+  const float* dft_i = plan.window_dft_i->data();
+  const Kind kind = plan.cfg.kind;
+  const vf one_half = splat(0.5f);
+  auto emit = [&](int k, vf xr, vf xi) {
+    xr += mean * splat(dft_r[k]);
+    xi += mean * splat(dft_i[k]);
+    if (kind == Kind::ComplexPowerlaw) {
+      stage[2 * k] = xr;
+      stage[2 * k + 1] = xi;
+    } else {
+      stage[k] = xr * xr + xi * xi;
+    }
+  };
+  {
+    vf z0r = zr[perm[0]], z0i = zi[perm[0]];
+    emit(0, z0r + z0i, vf{});
+    emit(half, z0r - z0i, vf{});
+  }
+  for (int k = 1; k <= half / 2; ++k) {
+    const int pa = perm[k], pb = perm[half - k];
+    vf ar = zr[pa], ai = zi[pa], br = zr[pb], bi = zi[pb];
+    vf er = one_half * (ar + br), ei = one_half * (ai - bi);
+    vf orr = one_half * (ai + bi), oi = one_half * (br - ar);
+    vf wr = splat(plan.split_wr[k]), wi = splat(plan.split_wi[k]);
+    vf tr = wr * orr - wi * oi, ti = wr * oi + wi * orr;
+    emit(k, er + tr, ei + ti);
+    if (k != half - k) emit(half - k, er - tr, ti - ei);
+  }
+}
+
+// log(mel + log_floor) of every mel filter over the staged |X|^2.
+void log_mel(const Plan& plan, const vf* stage, vf* __restrict mel) {
+  const vf floor = splat(plan.cfg.log_floor);
+  for (int m = 0; m < plan.n_mels; ++m) {
+    const float* w = plan.mel_w.data() + plan.mel_off[m];
+    const vf* s = stage + plan.mel_lo[m];
+    vf acc{};
+    for (int q = 0; q < plan.mel_len[m]; ++q) acc += splat(w[q]) * s[q];
+    mel[m] = natural_log(acc + floor);
+  }
+}
+
+// Turns the staged bins into the block's output columns (one vector per column, lanes =
+// frames): the power law in place, or the log-mel filters into `mel`. Returns the columns.
+const vf* output_columns(const Plan& plan, vf* stage, vf* mel) {
+  const SpectrogramConfig& cfg = plan.cfg;
+  float* st = reinterpret_cast<float*>(stage);
+  const std::size_t n = static_cast<std::size_t>(plan.width) * kBlock;
+  switch (cfg.kind) {
+    case Kind::ComplexPowerlaw: power_pass(st, n, cfg.power, true, st); return stage;
+    case Kind::MagnitudePowerlaw: power_pass(st, n, 0.5f * cfg.power, false, st); return stage;
+    case Kind::LogMel: log_mel(plan, stage, mel); return mel;
+  }
+  return stage;
+}
+
+// Writes the block's columns to its first `valid` frames' rows at dst. A full block's rows are
+// contiguous: when streaming they are staged in `staged` (L1-resident) and streamed out.
+void write_block(const vf* columns, int width, int valid, bool stream, float* staged,
+                 float* dst) {
+  if (stream && valid == kBlock) {
+    store_block(columns, width, valid, staged);
+    stream_copy(dst, staged, static_cast<std::size_t>(kBlock) * width);
+  } else {
+    store_block(columns, width, valid, dst);
+  }
+}
+
 }  // namespace
 
 void blocks(const Plan& plan, const ClipSource& src, int block_begin, int block_end, float* out,
             bool stream) {
   const SpectrogramConfig& cfg = plan.cfg;
-  const int hop = cfg.hop_length, half = plan.half, frames = cfg.n_frames();
+  const int hop = cfg.hop_length, frames = cfg.n_frames();
   const std::size_t extent = static_cast<std::size_t>(kBlock - 1) * hop + plan.win_padded;
   Scratch& sc = tls_scratch;
   if (sc.block.size() < extent) sc.block.resize(extent);
-  vf* __restrict zr = sc.zr.get(half);
-  vf* __restrict zi = sc.zi.get(half);
-  vf* __restrict stage = sc.stage.get(plan.width + half + 8);
-  vf* __restrict mel_out = sc.mel.get(plan.n_mels + 8);
-  // A full block's rows are contiguous in out: stage them (L1-resident) and stream them out.
+  vf* __restrict zr = sc.zr.get(plan.half);
+  vf* __restrict zi = sc.zi.get(plan.half);
+  vf* __restrict stage = sc.stage.get(plan.width + plan.half + 8);
+  vf* __restrict mel = sc.mel.get(plan.n_mels + 8);
   float* staged = stream ? reinterpret_cast<float*>(sc.staged.get(plan.width)) : nullptr;
-  const float* window = plan.window.data();
-  const int* perm = plan.perm.data();
-  const vf one_half = splat(0.5f);
-  const float* dft_r = plan.window_dft_r->data();
-  const float* dft_i = plan.window_dft_i->data();
-  // A block can be read in place while it lies inside the source: a short source is
-  // shorter than the clip, and past clip_samples only padding frames read (and are dropped).
-  const std::size_t direct_limit = src.size;
+  const vf inv_win_length = splat(1.0f / static_cast<float>(cfg.win_length));
 
   for (int b = block_begin; b < block_end; ++b) {
     const int t0 = b * kBlock;
-    const int valid = std::min(kBlock, frames - t0);
     const std::size_t start = static_cast<std::size_t>(t0) * hop;
-    const float* base;
-    if (start + extent <= direct_limit) {
-      base = src.data + start;
-    } else {
-      gather_block(src, start, extent, cfg.clip_samples, sc.block.data());
-      base = sc.block.data();
-    }
-    // Pack x[2k] + i x[2k+1] into z[k], 8 samples of 8 frames at a time, summing each frame.
-    vf sum{};
-    for (int n = 0; n < plan.win_padded; n += 8) {
-      vf r[8];
-      for (int f = 0; f < 8; ++f) r[f] = loadu(base + static_cast<std::size_t>(f) * hop + n);
-      transpose8(r);
-      for (int q = 0; q < 8; ++q)
-        if (n + q < cfg.win_length) sum += r[q];
-      for (int q = 0; q < 8; q += 2) {
-        const int k = (n + q) >> 1;
-        if (k < half) {
-          zr[k] = r[q];
-          zi[k] = r[q + 1];
-        }
-      }
-    }
-    // Take each frame's mean out before the window (its transform is added back in emit; see
-    // Plan::window_dft_r), then window.
-    const vf offset = sum * splat(1.0f / static_cast<float>(cfg.win_length));
-    for (int k = 0; k < std::min(half, plan.win_padded >> 1); ++k) {
-      zr[k] = (zr[k] - offset) * splat(window[2 * k]);
-      zi[k] = (zi[k] - offset) * splat(window[2 * k + 1]);
-    }
-    for (int k = plan.win_padded >> 1; k < half; ++k) zr[k] = vf{}, zi[k] = vf{};
-
+    const float* base = block_samples(src, start, extent, cfg.clip_samples, sc.block.data());
+    const vf mean = pack_frames(plan, base, zr, zi) * inv_win_length;
+    center_and_window(plan, mean, zr, zi);
     fft_lanes(plan, zr, zi);
-
-    // Split the half-size complex FFT into the real FFT's bins 0..half, then the output.
-    auto emit = [&](int k, vf xr, vf xi) {
-      xr += offset * splat(dft_r[k]);
-      xi += offset * splat(dft_i[k]);
-      switch (cfg.kind) {
-        case Kind::ComplexPowerlaw:  // the power law runs below, over the whole block
-          stage[2 * k] = xr;
-          stage[2 * k + 1] = xi;
-          break;
-        case Kind::MagnitudePowerlaw:
-          stage[k] = xr * xr + xi * xi;
-          break;
-        case Kind::LogMel:
-          stage[k] = xr * xr + xi * xi;
-          break;
-      }
-    };
-    {
-      vf z0r = zr[perm[0]], z0i = zi[perm[0]];
-      emit(0, z0r + z0i, vf{});
-      emit(half, z0r - z0i, vf{});
-    }
-    for (int k = 1; k <= half / 2; ++k) {
-      const int pa = perm[k], pb = perm[half - k];
-      vf ar = zr[pa], ai = zi[pa], br = zr[pb], bi = zi[pb];
-      vf er = one_half * (ar + br), ei = one_half * (ai - bi);
-      vf orr = one_half * (ai + bi), oi = one_half * (br - ar);
-      vf wr = splat(plan.split_wr[k]), wi = splat(plan.split_wi[k]);
-      vf tr = wr * orr - wi * oi, ti = wr * oi + wi * orr;
-      emit(k, er + tr, ei + ti);
-      if (k != half - k) emit(half - k, er - tr, ti - ei);
-    }
-
-    const vf* result = stage;
-    if (cfg.kind == Kind::ComplexPowerlaw) {
-      float* st = reinterpret_cast<float*>(stage);
-      power_pass(st, static_cast<std::size_t>(plan.width) * kBlock, cfg.power, true, st);
-    } else if (cfg.kind == Kind::MagnitudePowerlaw) {
-      float* st = reinterpret_cast<float*>(stage);
-      power_pass(st, static_cast<std::size_t>(plan.width) * kBlock, 0.5f * cfg.power, false, st);
-    } else if (cfg.kind == Kind::LogMel) {
-      vf* mel = mel_out;
-      const vf floor = splat(cfg.log_floor);
-      for (int m = 0; m < plan.n_mels; ++m) {
-        const float* w = plan.mel_w.data() + plan.mel_off[m];
-        const vf* s = stage + plan.mel_lo[m];
-        vf acc{};
-        for (int q = 0; q < plan.mel_len[m]; ++q) acc += splat(w[q]) * s[q];
-        mel[m] = natural_log(acc + floor);
-      }
-      result = mel;
-    }
-    float* dst = out + static_cast<std::size_t>(t0) * plan.width;
-    if (stream && valid == kBlock) {
-      store_block(result, plan.width, valid, staged);
-      stream_copy(dst, staged, static_cast<std::size_t>(kBlock) * plan.width);
-    } else {
-      store_block(result, plan.width, valid, dst);
-    }
+    split_real_fft(plan, zr, zi, mean, stage);
+    write_block(output_columns(plan, stage, mel), plan.width, std::min(kBlock, frames - t0),
+                stream, staged, out + static_cast<std::size_t>(t0) * plan.width);
   }
   if (stream) store_fence();
 }

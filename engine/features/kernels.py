@@ -12,12 +12,26 @@ from speech2face.engine.features import _kernels
 from speech2face.engine.contract.feature_spec import FeatureSpec
 from speech2face.engine.features.mel import mel_filterbank
 
-_KIND_CODES = {"complex_powerlaw": 0, "magnitude_powerlaw": 1, "logmel": 2}
-
 
 @functools.lru_cache(maxsize=16)
-def _mel_filterbank32(spec: FeatureSpec) -> np.ndarray:
-    return np.ascontiguousarray(mel_filterbank(spec), dtype=np.float32)
+def _feature_params(spec: FeatureSpec) -> _kernels.FeatureParams:
+    """``spec`` as the kernel takes it, validated, with its FFT plan and mel weights prepared:
+    built once per spec (the mel filterbank too), not on every call."""
+    mel_fb = None
+    if spec.kind == "logmel":
+        mel_fb = np.ascontiguousarray(mel_filterbank(spec), dtype=np.float32)
+    return _kernels.FeatureParams(
+        kind=getattr(_kernels.Kind, spec.kind),
+        clip_samples=spec.clip_samples,
+        win_length=spec.win_length,
+        hop_length=spec.hop_length,
+        n_fft=spec.n_fft,
+        power=spec.power,
+        mel_fb=mel_fb,
+        log_floor=spec.log_floor,
+        trim=spec.trim_silence,
+        trim_top_db=spec.trim_top_db,
+    )
 
 
 def compute_features(
@@ -38,19 +52,4 @@ def compute_features(
     pool of recycled buffers (freed outputs return to it).
     """
     threads = num_threads or os.cpu_count() or 1
-    mel_fb = _mel_filterbank32(spec) if spec.kind == "logmel" else None
-    return _kernels.features_batch(
-        list(clips),
-        kind=_KIND_CODES[spec.kind],
-        clip_samples=spec.clip_samples,
-        win_length=spec.win_length,
-        hop_length=spec.hop_length,
-        n_fft=spec.n_fft,
-        power=spec.power,
-        mel_fb=mel_fb,
-        log_floor=spec.log_floor,
-        trim=spec.trim_silence,
-        trim_top_db=spec.trim_top_db,
-        num_threads=threads,
-        out=out,
-    )
+    return _kernels.features_batch(list(clips), _feature_params(spec), num_threads=threads, out=out)

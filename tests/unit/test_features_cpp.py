@@ -15,7 +15,7 @@ import pytest
 
 from speech2face.engine.features import _kernels
 from speech2face.engine.contract.feature_spec import FeatureSpec
-from speech2face.engine.features.kernels import compute_features
+from speech2face.engine.features.kernels import _feature_params, compute_features
 from speech2face.engine.contract.audio_rules import AudioError
 from speech2face.engine.features.resampling import validate_audio
 from speech2face.engine.features.reference import reference_features, stft_frames
@@ -30,15 +30,7 @@ LENGTHS = (1000, 40000, 96000, 150000)  # shorter than a window's hop multiple .
 
 
 def _kernel(clips, spec, isa, threads=1):
-    from speech2face.engine.features.kernels import _KIND_CODES, _mel_filterbank32
-
-    return _kernels.features_batch(
-        clips, kind=_KIND_CODES[spec.kind], clip_samples=spec.clip_samples,
-        win_length=spec.win_length, hop_length=spec.hop_length, n_fft=spec.n_fft,
-        power=spec.power, mel_fb=_mel_filterbank32(spec) if spec.kind == "logmel" else None,
-        log_floor=spec.log_floor, trim=spec.trim_silence, trim_top_db=spec.trim_top_db,
-        num_threads=threads, isa=isa,
-    )
+    return _kernels.features_batch(clips, _feature_params(spec), num_threads=threads, isa=isa)
 
 
 def check_parity(out: np.ndarray, audio: np.ndarray, spec: FeatureSpec) -> None:
@@ -141,6 +133,34 @@ def test_kernel_rejects_bad_clips():
         compute_features([np.zeros((10, 2), np.float32)])
 
 
+def test_feature_params_mirror_the_spec():
+    for spec in (FeatureSpec(), FeatureSpec(kind="magnitude_powerlaw", power=0.5),
+                 FeatureSpec(kind="logmel", trim_silence=True, clip_seconds=2.5, n_fft=1024)):
+        params = _feature_params(spec)
+        assert params is _feature_params(spec)  # built once per spec
+        assert params.shape == spec.shape
+        assert params.kind.name == spec.kind
+        assert (params.clip_samples, params.win_length, params.hop_length, params.n_fft) == (
+            spec.clip_samples, spec.win_length, spec.hop_length, spec.n_fft)
+        assert np.float32(params.power) == np.float32(spec.power)
+        assert params.trim == spec.trim_silence
+        assert params.n_mels == (spec.n_mels if spec.kind == "logmel" else 0)
+    with pytest.raises(AttributeError):
+        _feature_params(FeatureSpec()).n_fft = 1024  # shared by every caller: immutable
+
+
+def test_feature_params_are_validated_when_built():
+    assert _kernels.FeatureParams().shape == FeatureSpec().shape  # the same defaults
+    with pytest.raises(ValueError, match="mel_fb"):
+        _kernels.FeatureParams(kind=_kernels.Kind.logmel)
+    with pytest.raises(ValueError, match="mel_fb"):
+        _kernels.FeatureParams(kind=_kernels.Kind.logmel, mel_fb=np.ones((80, 256), np.float32))
+    with pytest.raises(ValueError, match="n_fft"):
+        _kernels.FeatureParams(n_fft=500)
+    with pytest.raises(ValueError, match="power"):
+        _kernels.FeatureParams(power=0.0)
+
+
 # ---- FeatureSpec -----------------------------------------------------------------------
 
 def test_feature_spec_shapes_and_round_trip():
@@ -232,7 +252,7 @@ def test_out_buffer_is_written_in_place_and_reused():
     shifted = raw[1:].reshape(buf.shape)  # 4-byte, not 64-byte, aligned
     for stream in (True, False):
         shifted[...] = np.nan
-        _kernels.features_batch(clips, num_threads=2, out=shifted, stream=stream)
+        _kernels.features_batch(clips, _feature_params(spec), num_threads=2, out=shifted, stream=stream)
         assert np.array_equal(shifted, expected)
 
 
