@@ -11,6 +11,7 @@ their meaning: use them for start-up and liveness, this for readiness.
 from __future__ import annotations
 
 import http.server
+import sys
 import threading
 import time
 from typing import Callable
@@ -28,8 +29,7 @@ class Readiness:
         self.interval_s, self.budget_s = interval_s, budget_s
         self._last: tuple[float, str | None] = (0.0, "no canary has answered yet")   # (when, why not)
         self._stop = threading.Event()
-        self._http = http.server.ThreadingHTTPServer((host, port), self._handler())
-        self._http.daemon_threads = True
+        self._http = _QuietServer((host, port), self._handler())
         self.port = self._http.server_address[1]
 
     def start(self) -> "Readiness":
@@ -77,3 +77,12 @@ class Readiness:
                 pass
 
         return Handler
+
+
+class _QuietServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        """A health checker that hangs up once it has the status (HAProxy does) is no error."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
