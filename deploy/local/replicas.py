@@ -55,7 +55,9 @@ class Replica:
                                 metrics_port=self.metrics_port, extra_args=METRICS_ARGS)
         self.server = TritonServer(options).start()
         if self.readiness is None:   # it outlives restarts, answering 503 while the server is away
-            self.readiness = Readiness(self._http_url, "127.0.0.1", self.ready_port).start()
+            # Three replicas share this machine's 2 cores, so a canary may wait behind the others'
+            # load: a wider budget than a pod with cores of its own needs.
+            self.readiness = Readiness(self._http_url, "127.0.0.1", self.ready_port, budget_s=5.0).start()
 
     def _http_url(self) -> str | None:
         server = self.server

@@ -2,10 +2,11 @@
 
 For Kubernetes' readinessProbe and a load balancer's health check (the local cluster's HAProxy).
 A background thread asks the canary (engine/server/canary.py) every `interval_s` with a budget of
-`budget_s`; the endpoint answers from the last result, so a probe costs no inference and a probe
-storm cannot load the model. A result older than `interval_s + budget_s` (a canary stuck behind a
-flood) counts as a failure. Triton's own `/v2/health/ready` (loaded) and `/v2/health/live` keep
-their meaning: use them for start-up and liveness, this for readiness.
+`budget_s` per call; the endpoint answers from the last result, so a probe costs no inference and a
+probe storm cannot load the model. A canary still running past its budget (stuck behind a flood)
+counts as a failure at once, without waiting for its timeout. Triton's own `/v2/health/ready`
+(loaded) and `/v2/health/live` keep their meaning: use them for start-up and liveness, this for
+readiness.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ class Readiness:
                  interval_s: float = 1.0, budget_s: float = 2.0):
         self.http_url, self.model = http_url, model
         self.interval_s, self.budget_s = interval_s, budget_s
-        self._last: tuple[float, str | None] = (0.0, "no canary has answered yet")   # (when, why not)
+        self._last: str | None = "no canary has answered yet"   # why not ready, from the last canary
+        self._asking_since: float | None = None                    # when the running canary started
         self._stop = threading.Event()
         self._http = _QuietServer((host, port), self._handler())
         self.port = self._http.server_address[1]
@@ -44,17 +46,17 @@ class Readiness:
 
     def state(self) -> str | None:
         """None when ready; otherwise why not."""
-        at, why = self._last
-        age = time.monotonic() - at
-        if why is None and age > self.interval_s + self.budget_s:
-            return f"the last canary answer is {age:.1f} s old (a canary is stuck)"
-        return why
+        since = self._asking_since
+        if since is not None and time.monotonic() - since > self.budget_s:
+            return f"the canary has not answered in {time.monotonic() - since:.1f} s"
+        return self._last
 
     def _watch(self) -> None:
         while not self._stop.is_set():
             url = self.http_url()
-            why = "the server is restarting" if url is None else ask(url, self.model, self.budget_s)
-            self._last = (time.monotonic(), why)
+            self._asking_since = time.monotonic()
+            self._last = "the server is restarting" if url is None else ask(url, self.model, self.budget_s)
+            self._asking_since = None
             self._stop.wait(self.interval_s)
 
     def _handler(self):
