@@ -5,6 +5,8 @@ Building the parser imports nothing of Gradio; `run` imports engine/web (and so 
 
 from __future__ import annotations
 
+import signal
+
 from speech2face.engine.cli.common import LOCAL_PORTS, UsageError
 
 DEFAULT_PORT = 7860
@@ -41,8 +43,15 @@ def run(args) -> int:
     if not service.client().is_server_live():
         print(f"s2f web: nothing answers at {service.server} yet; the page will say so until it does", flush=True)
     print(f"speech2face web page: http://{args.host}:{args.port} -> {service.server}  (Ctrl-C stops)", flush=True)
+    # Gradio stops its server on KeyboardInterrupt; SIGTERM and a background job's SIGINT raise it too.
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGINT, _raise_interrupt)
     try:
         launch(build(service), host=args.host, port=args.port, block=True)
     finally:
         service.close()
     return 0
+
+
+def _raise_interrupt(*_) -> None:
+    raise KeyboardInterrupt

@@ -105,4 +105,8 @@ def _or_gr_error(fn, *args):
     try:
         return fn(*args)
     except PageError as error:
-        raise gr.Error(str(error)) from None
+        raise gr.Error(str(error), **_QUIET_ERROR) from None
+
+
+# A refused clip is the person's mistake, not the server's: no traceback in the console (Gradio >= 5).
+_QUIET_ERROR = {"print_exception": False} if "print_exception" in inspect.signature(gr.Error).parameters else {}

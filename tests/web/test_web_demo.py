@@ -22,6 +22,10 @@ import pytest
 from speech2face.engine.web import render
 
 pytest.importorskip("gradio_client", reason="the web demo's API test needs gradio_client: `make test-web`")
+# Gradio's own noise under NumPy 1.26 and pandas 3 (raised in its server threads, not by this code).
+pytestmark = [pytest.mark.filterwarnings("ignore:`np.bool8` is a deprecated alias:DeprecationWarning"),
+              pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
+              pytest.mark.filterwarnings("ignore:The copy keyword is deprecated")]
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(shutil.which("chromium") or "/usr/bin/chromium")
@@ -118,6 +122,44 @@ def test_a_page_whose_server_is_down_says_so(dead_server_web_url, clips):
     api = Client(dead_server_web_url, verbose=False)
     with pytest.raises(AppError, match=r"The face server at grpc://127\.0\.0\.1:\d+ does not answer"):
         api.predict(handle_file(str(clips["voice"])), api_name="/face")
+
+
+def test_s2f_web_serves_the_page_until_ctrl_c(triton_server, tmp_path):
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "GRADIO_TEMP_DIR": str(tmp_path)}
+    command = subprocess.Popen([sys.executable, "-m", "speech2face.engine.cli", "web", "--url", triton_server.grpc_url,
+                                "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env=env)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                config = httpx.get(f"http://127.0.0.1:{port}/config", timeout=5)
+                if config.status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert command.poll() is None and time.monotonic() < deadline, "s2f web did not start"
+            time.sleep(0.5)
+        assert f"grpc://{triton_server.grpc_url}" in config.text          # the page names its server
+        command.send_signal(signal.SIGINT)
+        output, _ = command.communicate(timeout=30)
+    finally:
+        if command.poll() is None:
+            command.kill()
+            command.wait()
+    assert command.returncode == 0, output
+    assert f"speech2face web page: http://127.0.0.1:{port} -> grpc://{triton_server.grpc_url}" in output
+    assert "nothing answers" not in output
 
 
 # -------------------------------------------------------------------------------- the browser
