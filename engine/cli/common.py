@@ -18,7 +18,7 @@ class UsageError(Exception):
 EXTRA_OF_MODULE = {"torch": "train", "onnx": "gpu", "onnxscript": "train", "onnxconverter_common": "train",
                    "nvidia": "gpu", "pytriton": "serve", "onnxruntime": "serve", "soxr": "serve",
                    "matplotlib": "bench", "fastapi": "bench", "uvicorn": "bench", "av": "client",
-                   "scipy": "train", "tqdm": "train", "dlib": "data", "yt_dlp": "data", "gradio": "web"}
+                   "scipy": "train", "tqdm": "train", "dlib": "data", "yt_dlp": "data"}
 # Parts of the project a client-only install lacks: they come with the full package's [serve] extra.
 FULL_PACKAGE = ("speech2face.engine.features", "speech2face.engine.runtime", "speech2face.engine.repository",
                 "speech2face.engine.server", "speech2face.export", "speech2face.training", "speech2face.benchmarks",
@@ -33,6 +33,8 @@ def missing_extra(error: ModuleNotFoundError) -> str | None:
     extra = EXTRA_OF_MODULE.get(name.split(".")[0])
     if extra == "client":
         return "pip install av (PyAV, which decodes what FFmpeg reads)"
+    if name.split(".")[0] in ("gradio", "gradio_client"):   # the client package's extra: both installs have it
+        return "the [web] extra: pip install 'speech2face-client[web]'"
     return f"the [{extra}] extra: pip install 'speech2face[{extra}]'" if extra else None
 
 

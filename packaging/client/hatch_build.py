@@ -15,6 +15,7 @@ SOURCES = {  # checkout path (relative to the repository root) -> path in the wh
     "engine/contract": "speech2face/engine/contract",
     "engine/client": "speech2face/engine/client",
     "engine/cli": "speech2face/engine/cli",
+    "engine/web": "speech2face/engine/web",
 }
 
 

@@ -32,7 +32,7 @@ from speech2face.engine.server.launcher import free_port
 ROOT = builtin.PACKAGE_ROOT
 VERSION = speech2face.__version__
 CLIENT_FILES = ("speech2face/engine/__init__.py", "speech2face/engine/contract/", "speech2face/engine/client/",
-                "speech2face/engine/cli/")
+                "speech2face/engine/cli/", "speech2face/engine/web/")
 pytestmark = pytest.mark.skipif(not builtin.IS_CHECKOUT, reason="builds the wheel from a checkout")
 
 
@@ -125,6 +125,7 @@ def test_wheel_metadata_keeps_the_client_light(wheel):
     requires = _requires(wheel, f"speech2face-{VERSION}.dist-info")
     base = [r.split(";")[0].strip().lower() for r in requires if "extra ==" not in r]
     assert base == [f"speech2face-client=={VERSION}"]   # the server package depends on its client, pinned
+    assert f'speech2face-client[web]=={VERSION}; extra == "web"' in [r.replace("'", '"') for r in requires]
     serve = [r for r in requires if 'extra == "serve"' in r]
     assert any(r.startswith("nvidia-pytriton") for r in serve) and any(r.startswith("onnxruntime") for r in serve)
     assert not any(r.startswith(("torch", "nvidia-dali")) for r in serve)
@@ -247,9 +248,10 @@ def test_client_wheel_is_pure_python_and_carries_no_model(client_wheel):
     assert not [n for n in names if n.startswith("speech2face/") and not n.startswith(CLIENT_FILES)
                 and n != "speech2face/__init__.py"]
     assert "speech2face/engine/client/sync_client.py" in names and "speech2face/engine/cli/main.py" in names
-    requires = [re.split(r"[<>=!~\[;, ]", r)[0].lower()
-                for r in _requires(client_wheel, f"speech2face_client-{VERSION}.dist-info")]
-    assert set(requires) == {"numpy", "tritonclient", "soundfile", "av", "pillow"}
+    requires = _requires(client_wheel, f"speech2face_client-{VERSION}.dist-info")
+    names = {re.split(r"[<>=!~\[;, ]", r)[0].lower() for r in requires if "extra ==" not in r}
+    assert names == {"numpy", "tritonclient", "soundfile", "av", "pillow"}
+    assert [r.replace("'", '"') for r in requires if "extra ==" in r] == ['gradio>=5.49; extra == "web"']
     entry_points = zipfile.ZipFile(client_wheel).read(f"speech2face_client-{VERSION}.dist-info/entry_points.txt")
     assert b"s2f = speech2face.engine.cli.main:main" in entry_points
 
