@@ -138,3 +138,35 @@ $(WEB_STAMP): $(DEMO_STAMP)
 test-web: $(WEB_STAMP)
 	command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium chromium-driver)
 	$(PY) -m pytest -q -p no:cacheprovider -rs tests/web
+
+# Triton's own tools on this repository. perf_analyzer: PyPI's perf-analyzer needs glibc 2.38 (Debian
+# 12 has 2.36), so the 2.51 binary inside tritonclient[all] is used, with libb64 (apt, when missing)
+# and libcudart (pip), in its own venv (.venv-perf; `make .venv-perf/.installed` installs only, and
+# tests/served/test_perf_analyzer.py runs once it is there). `make perf-analyzer` then measures it
+# beside `s2f bench` on one server, case by case (benchmarks/studies/perf_analyzer_vs_bench.py, ~5 min).
+PERF_VENV := .venv-perf
+PERF_STAMP := $(PERF_VENV)/.installed
+.PHONY: perf-analyzer
+$(PERF_STAMP):
+	test -x $(PERF_VENV)/bin/python || $(PYTHON) -m venv $(PERF_VENV)
+	$(PERF_VENV)/bin/python -m pip install --quiet "tritonclient[all]==2.51.0" "nvidia-cuda-runtime-cu12==12.9.79"
+	ldconfig -p | grep -q 'libb64\.so\.0d' || (apt-get update -q && apt-get install -y -q libb64-0d)
+	touch $(PERF_STAMP)
+
+perf-analyzer: $(STAMP) $(PERF_STAMP)
+	$(PY) benchmarks/studies/perf_analyzer_vs_bench.py --perf-analyzer $(PERF_VENV)/bin/perf_analyzer
+
+# Model Analyzer's search over the fused model's instances and runtime parameters, in its own venv
+# (.venv-analyzer), with .venv-perf's perf_analyzer; writes into artifacts/model-analyzer (~6 min).
+# benchmarks/studies/model_analyzer_search.py says what it assembles and why the search is brute.
+ANALYZER_VENV := .venv-analyzer
+ANALYZER_STAMP := $(ANALYZER_VENV)/.installed
+.PHONY: model-analyzer
+$(ANALYZER_STAMP):
+	test -x $(ANALYZER_VENV)/bin/python || $(PYTHON) -m venv $(ANALYZER_VENV)
+	$(ANALYZER_VENV)/bin/python -m pip install --quiet "triton-model-analyzer==1.58.0"
+	touch $(ANALYZER_STAMP)
+
+model-analyzer: $(STAMP) $(PERF_STAMP) $(ANALYZER_STAMP)
+	$(PY) benchmarks/studies/model_analyzer_search.py --analyzer $(ANALYZER_VENV)/bin/model-analyzer \
+		--perf-analyzer $(PERF_VENV)/bin/perf_analyzer

@@ -11,11 +11,11 @@ import argparse
 import sys
 
 from speech2face.engine.cli import (bench_command, check_command, export_command, features_command, infer_command,
-                                    serve_command, training_commands, tune_command, web_command)
+                                    perf_data_command, serve_command, training_commands, tune_command, web_command)
 from speech2face.engine.cli.common import UsageError, missing_extra
 
 COMMANDS = (serve_command, infer_command, export_command, check_command, tune_command, features_command,
-            bench_command, training_commands, web_command)
+            bench_command, training_commands, web_command, perf_data_command)
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
