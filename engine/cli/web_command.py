@@ -5,6 +5,7 @@ Building the parser imports nothing of Gradio; `run` imports engine/web (and so 
 
 from __future__ import annotations
 
+import contextlib
 import signal
 
 from speech2face.engine.cli.common import LOCAL_PORTS, UsageError
@@ -22,6 +23,9 @@ def add(commands) -> None:
     web.add_argument("--url", help="host:port of the running server (default: 127.0.0.1 on the protocol's "
                                    f"usual port, {LOCAL_PORTS['grpc']} gRPC / {LOCAL_PORTS['http']} HTTP)")
     web.add_argument("--protocol", choices=("grpc", "http"), default="grpc")
+    web.add_argument("--serve", action="store_true",
+                     help="also start a server of the built-in model on free loopback ports, for the page alone "
+                          "(needs the full package: speech2face[serve,web]); a first try is `s2f web --serve`")
     web.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"the page's port (default {DEFAULT_PORT})")
     web.add_argument("--host", default="127.0.0.1",
                      help="address the page listens on (default 127.0.0.1: this machine only). 0.0.0.0 "
@@ -33,13 +37,30 @@ def add(commands) -> None:
 
 
 def run(args) -> int:
-    from speech2face.engine.web.app import build, launch
     from speech2face.engine.web.service import FaceService
 
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port {args.port} is not a port number")
-    url = args.url or f"127.0.0.1:{LOCAL_PORTS[args.protocol]}"
-    service = FaceService(url, args.protocol)
+    if args.serve and args.url:
+        raise UsageError("--serve starts a server for the page: give it or --url, not both")
+    with contextlib.ExitStack() as stack:
+        url = args.url or f"127.0.0.1:{LOCAL_PORTS[args.protocol]}"
+        if args.serve:
+            server = stack.enter_context(_built_in_server())
+            url = server.grpc_url if args.protocol == "grpc" else server.http_url
+        return _serve_page(args, FaceService(url, args.protocol))
+
+
+def _built_in_server():
+    from speech2face.engine.repository.cpu_repository import write_default_repository
+    from speech2face.engine.server.launcher import ServerOptions, TritonServer
+
+    return TritonServer(ServerOptions(model_repository=write_default_repository()))
+
+
+def _serve_page(args, service) -> int:
+    from speech2face.engine.web.app import build, launch
+
     if not service.client().is_server_live():
         print(f"s2f web: nothing answers at {service.server} yet; the page will say so until it does", flush=True)
     print(f"speech2face web page: http://{args.host}:{args.port} -> {service.server}  (Ctrl-C stops)", flush=True)
