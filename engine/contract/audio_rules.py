@@ -5,6 +5,18 @@ Every path that turns caller audio into the model's input goes through here: the
 (engine/contract/audio_files.py) and the client's own checks before sending. A refusal is an `AudioError`
 whose message names the problem and whose `reason` is a short machine-readable word (the
 refusal counters of the served models are labelled with it).
+
+Served, with a warning (the client's `AudioWarning`; the server serves them silently):
+
+- samples outside [-1, 1] (the contract's range) are served unchanged, not clipped, up to the
+  refusal limit of ±MAX_ABS_SAMPLE: a clip at the wrong scale gives another face than the same clip
+  scaled into range, so the caller is told rather than the samples changed behind its back;
+- a clip shorter than SHORT_CLIP_SECONDS: the server repeats it to fill the model's clip (6 s by
+  default), and a face from so little voice is unreliable.
+
+`audio_warnings` words both, from a length and a peak. For a file sent whole the length is its
+header's frame count, and the peak is read only where it stores floats (integer PCM cannot leave
+[-1, 1]; a compressed file sent whole is not decoded by the client).
 """
 
 from __future__ import annotations
@@ -21,6 +33,9 @@ MAX_ABS_SAMPLE = 2.0**31
 INT_SCALES = {np.dtype(np.int16): 32768.0, np.dtype(np.int32): 2147483648.0}
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
+# Clips shorter than this are served with an AudioWarning: the server repeats them to fill its clip.
+SHORT_CLIP_SECONDS = 1.0
+
 REASONS = ("bad_dtype", "bad_shape", "empty", "bad_rate", "too_long", "not_finite", "overflow", "bad_file", "bad_inputs")
 
 
@@ -30,6 +45,23 @@ class AudioError(ValueError):
     def __init__(self, message: str, reason: str = "bad_shape"):
         super().__init__(message)
         self.reason = reason
+
+
+class AudioWarning(UserWarning):
+    """Audio that is served, but not as the contract expects it (see the module's docstring)."""
+
+
+def audio_warnings(samples: int, rate: int, peak: float | None = None) -> list[str]:
+    """What a served clip of `samples` at `rate` Hz with largest |sample| `peak` (None: unknown)
+    deserves a warning about, in words; [] for a clip as the contract expects."""
+    found = []
+    if samples < SHORT_CLIP_SECONDS * rate:
+        found.append(f"audio is {samples / rate:.3g} s long, shorter than {SHORT_CLIP_SECONDS:g} s: the server "
+                     f"repeats it to fill the model's clip, and a face from so little voice is unreliable")
+    if peak is not None and peak > 1.0:
+        found.append(f"samples reach {peak:.3g}, outside [-1, 1]: served unchanged, not clipped "
+                     f"(the face depends on the level: scale the audio into [-1, 1])")
+    return found
 
 
 def check_layout(audio: np.ndarray) -> None:

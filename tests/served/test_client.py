@@ -11,7 +11,7 @@ import soundfile
 from speech2face.engine.client.async_client import AsyncSpeech2FaceClient
 from speech2face.engine.client import (FaceResult, InferenceError, InvalidInput, ModelNotFound, RequestTimeout,
                                       RetryPolicy, ServerUnavailable, Speech2FaceClient)
-from speech2face.engine.client.core import check_audio_file, prepare_audio
+from speech2face.engine.client.audio_inputs import check_audio_file, inspect_file, prepare_audio
 from speech2face.engine.client.errors import classify_error
 from speech2face.engine.client.stats import ModelStatistics, parse_statistics
 from speech2face.engine.contract.tensors import FEATURE_ATOL
@@ -156,9 +156,12 @@ def test_file_checks_read_the_header_only(tmp_path):
         check_audio_file(long_file, "long.flac", max_seconds=10)
     with pytest.raises(InvalidInput, match="request limit is 0 MiB"):
         check_audio_file(long_file, "long.flac", max_request_bytes=len(long_file) - 1)
+    with pytest.raises(InvalidInput, match="AIFF files are not served"):   # not whole: the server has no AIFF
+        check_audio_file((tmp_path / "voice.aiff").read_bytes(), "voice.aiff")
+    aiff = inspect_file(tmp_path / "voice.aiff")      # so the client decodes it (FFmpeg) and sends samples
+    assert not aiff.whole and aiff.rate == rate and aiff.kind.startswith("pcm_")
+    assert inspect_file(tmp_path / "long.flac").whole
     with Speech2FaceClient("127.0.0.1:1") as client:
-        with pytest.raises(InvalidInput, match="AIFF files are not served"):
-            client.infer(tmp_path / "voice.aiff")
         with pytest.raises(InvalidInput, match="audio file bytes: not a readable audio file"):
             client.infer_file(b"RIFF" + bytes(40))
         with pytest.raises(InvalidInput, match="carries its own sample rate"):
@@ -311,3 +314,33 @@ def test_async_http_client_recovers_after_a_timeout(triton_server, runtime, voic
 
     for result in asyncio.run(main()):
         assert np.abs(result.feature - runtime.infer(audio, rate).feature).max() <= FEATURE_ATOL
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_short_and_loud_clips_are_served_with_a_warning(triton_server, runtime, voice_like, tmp_path, protocol):
+    """0.5 s (the server repeats it) and samples of 1.5 (served unchanged, not clipped): each answered
+    as the in-process runtime answers the same samples, each with one AudioWarning."""
+    from speech2face.engine.client import AudioWarning
+
+    audio, rate = voice_like
+    short, loud = audio[: rate // 2], audio / np.abs(audio).max() * 1.5
+    soundfile.write(tmp_path / "loud.wav", loud, rate, subtype="FLOAT")   # sent whole: its samples are read here
+    url = _url(triton_server, protocol)
+    with Speech2FaceClient(url, protocol) as client:
+        with pytest.warns(AudioWarning, match=r"^audio is 0.5 s long, shorter than 1 s") as short_warned:
+            from_short = client.infer(short, rate)
+        with pytest.warns(AudioWarning, match=r"samples reach 1.5, outside \[-1, 1\]: served unchanged, not clipped"):
+            from_loud = client.infer(loud, rate)
+        with pytest.warns(AudioWarning, match=r"loud.wav: samples reach 1.5") as file_warned:
+            from_file = client.infer(tmp_path / "loud.wav")
+    assert len(short_warned) == 1 and len(file_warned) == 1
+    assert np.abs(from_short.feature - runtime.infer(short, rate).feature).max() <= FEATURE_ATOL
+    assert np.abs(from_loud.feature - runtime.infer(loud, rate).feature).max() <= FEATURE_ATOL
+    assert np.abs(from_file.feature - from_loud.feature).max() <= FEATURE_ATOL
+
+    async def main():
+        async with AsyncSpeech2FaceClient(url, protocol) as client:
+            with pytest.warns(AudioWarning, match="audio is 0.5 s long"):
+                return await client.infer(short, rate)
+
+    assert np.abs(asyncio.run(main()).feature - from_short.feature).max() <= FEATURE_ATOL
