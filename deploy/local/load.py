@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from speech2face.engine.client.sync_client import Speech2FaceClient
+from speech2face.engine.client import Speech2FaceClient
 
 
 class Load:

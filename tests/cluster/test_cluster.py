@@ -90,7 +90,7 @@ def test_load_spreads_and_a_killed_replica_costs_no_request(short_cluster, voice
 
 @pytest.mark.slow
 def test_full_local_cluster(tmp_path, voice):
-    from speech2face.engine.client.sync_client import InferenceError, Speech2FaceClient
+    from speech2face.engine.client import InferenceError, Speech2FaceClient
 
     with _cluster(tmp_path, with_prometheus=True) as cluster:
         prometheus = cluster.prometheus

@@ -128,7 +128,7 @@ def test_gpu_target_served_end_to_end(built_repository, voice_like, tmp_path):
     """The gpu repository on the NGC tritonserver answers like the cpu target's local runtime."""
     import tritonclient.grpc as grpcclient
 
-    from speech2face.engine.client.sync_client import Speech2FaceClient
+    from speech2face.engine.client import Speech2FaceClient
     from speech2face.engine.server.launcher import free_port
 
     precision, _, repo = built_repository

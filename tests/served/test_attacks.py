@@ -25,7 +25,7 @@ from signals import harmonic_voice
 from speech2face.engine import contract
 from speech2face.engine.server import leftovers
 from speech2face.engine.contract.admin_key import admin_headers
-from speech2face.engine.client.sync_client import InferenceError, Speech2FaceClient
+from speech2face.engine.client import InferenceError, Speech2FaceClient
 from speech2face.engine.contract.tensors import FEATURE_ATOL
 from speech2face.engine.runtime.local_runtime import LocalRuntime
 from speech2face.engine.server.launcher import ServerOptions

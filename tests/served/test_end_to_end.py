@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from speech2face.engine.client.sync_client import InferenceError, Speech2FaceClient
+from speech2face.engine.client import InferenceError, Speech2FaceClient
 from speech2face.engine.contract.tensors import FEATURE_ATOL
 from speech2face.engine.runtime.local_runtime import LocalRuntime
 

@@ -18,8 +18,9 @@ import tritonclient.http as triton_http
 
 from signals import harmonic_voice
 from speech2face.engine import contract
-from speech2face.engine.client.sync_client import (InferenceError, InvalidInput, ModelControlDisabled, ModelNotFound,
-                                       RetryPolicy, ServerUnavailable, Speech2FaceClient, classify_error)
+from speech2face.engine.client import (InferenceError, InvalidInput, ModelControlDisabled, ModelNotFound, RetryPolicy,
+                                      ServerUnavailable, Speech2FaceClient)
+from speech2face.engine.client.errors import classify_error
 from speech2face.engine.contract.tensors import FEATURE_ATOL
 from speech2face.engine.runtime.local_runtime import LocalRuntime
 from speech2face.engine.server.launcher import ServerError, ServerOptions, TritonServer, supported_flags
