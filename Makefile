@@ -135,6 +135,12 @@ $(WEB_STAMP): $(DEMO_STAMP)
 	$(PY) -m pip install --quiet $(WEB_PINS) "numpy==$$($(PY) -c 'import numpy; print(numpy.__version__)')"
 	touch $(WEB_STAMP)
 
+# The first try of the browser demo: the built-in model on a local server and the page on
+# http://127.0.0.1:7860, both stopped by Ctrl-C.
+.PHONY: web
+web: $(WEB_STAMP)
+	$(PY) -m speech2face.engine.cli web --serve
+
 test-web: $(WEB_STAMP)
 	command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium chromium-driver)
 	$(PY) -m pytest -q -p no:cacheprovider -rs tests/web
