@@ -18,8 +18,8 @@ from typing import Iterable
 import numpy as np
 
 from speech2face.engine.client.audio_inputs import AudioSource
-from speech2face.engine.client.core import Call, ClientCore, ClientOptions, Plan, Reset, Sleep, Work, batch_items, \
-    first_failure
+from speech2face.engine.client.core import Call, ClientCore, ClientOptions, Plan, Reset, Sleep, Work, advance, \
+    batch_items, first_failure
 from speech2face.engine.client.retries import RetryPolicy
 from speech2face.engine.client.stats import ModelStatistics
 from speech2face.engine.contract.results import FaceResult
@@ -77,20 +77,16 @@ class AsyncSpeech2FaceClient(ClientCore):
 
     async def _run(self, plan: Plan):
         """Drives a core plan to its answer, awaiting each operation."""
-        reply, error = None, None
-        while True:
-            try:
-                op = plan.send(reply) if error is None else plan.throw(error)
-            except StopIteration as done:
-                return done.value
-            reply, error = None, None
-            try:
-                reply = await self._perform(op)
-            except Exception as raw:  # noqa: BLE001 - handed to the plan, which classifies it
-                error = raw
-            except BaseException:
-                plan.close()   # cancelled: the plan's cleanup (shared memory slots) runs, nothing is retried
-                raise
+        step = advance(plan)
+        while step.op is not None:
+            step = advance(plan, await self._attempt(step.op))
+        return step.value
+
+    async def _attempt(self, op) -> tuple:
+        try:
+            return await self._perform(op), None
+        except Exception as raw:  # noqa: BLE001 - handed to the plan, which classifies it
+            return None, raw
 
     # -- inference
     async def infer(self, audio: AudioSource, sample_rate: int | None = None,

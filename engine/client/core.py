@@ -72,6 +72,23 @@ Op = Call | Sleep | Work | Reset
 Plan = Generator[Op, Any, Any]
 
 
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """Where a plan stands: its next operation, or (op None) its answer."""
+
+    op: Any = None
+    value: Any = None
+
+
+def advance(plan: Plan, outcome: tuple[Any, BaseException | None] = (None, None)) -> Step:
+    """Hands the last operation's (reply, error) to the plan; its next operation, or its answer."""
+    reply, error = outcome
+    try:
+        return Step(plan.send(reply) if error is None else plan.throw(error))
+    except StopIteration as done:
+        return Step(None, done.value)
+
+
 # ------------------------------------------------------------------------------- tensors, answers
 def build_inputs(triton, request: Request, shm=None) -> tuple[list, list]:
     """tritonclient InferInput / InferRequestedOutput lists (`triton`: the grpc or http module).

@@ -22,8 +22,8 @@ from typing import Iterable
 
 import numpy as np
 
-from speech2face.engine.client.core import Call, ClientCore, ClientOptions, Plan, Reset, Sleep, Work, batch_items, \
-    first_failure
+from speech2face.engine.client.core import Call, ClientCore, ClientOptions, Plan, Reset, Sleep, Work, advance, \
+    batch_items, first_failure
 from speech2face.engine.client.audio_inputs import AudioSource
 from speech2face.engine.client.errors import InferenceError
 from speech2face.engine.client.retries import RetryPolicy
@@ -92,20 +92,16 @@ class Speech2FaceClient(ClientCore):
 
     def _run(self, plan: Plan):
         """Drives a core plan to its answer, blocking on each operation."""
-        reply, error = None, None
-        while True:
-            try:
-                op = plan.send(reply) if error is None else plan.throw(error)
-            except StopIteration as done:
-                return done.value
-            reply, error = None, None
-            try:
-                reply = self._perform(op)
-            except Exception as raw:  # noqa: BLE001 - handed to the plan, which classifies it
-                error = raw
-            except BaseException:
-                plan.close()   # KeyboardInterrupt: the plan's cleanup (shared memory slots) runs
-                raise
+        step = advance(plan)
+        while step.op is not None:
+            step = advance(plan, self._attempt(step.op))
+        return step.value
+
+    def _attempt(self, op) -> tuple:
+        try:
+            return self._perform(op), None
+        except Exception as raw:  # noqa: BLE001 - handed to the plan, which classifies it
+            return None, raw
 
     # -- inference
     def infer(self, audio: AudioSource, sample_rate: int | None = None, model: str | None = None) -> FaceResult:
