@@ -146,8 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--levels", default="1,8", help="concurrencies, within 1..8")
     parser.add_argument("--out", default=str(ROOT / "artifacts" / "model-analyzer"))
     args = parser.parse_args(argv)
-    binary = find_perf_analyzer(args.perf_analyzer)
-    if binary is None or not Path(args.analyzer).exists():
+    binary, analyzer = find_perf_analyzer(args.perf_analyzer), Path(args.analyzer).resolve()
+    if binary is None or not analyzer.exists():
         print("needs perf_analyzer and Model Analyzer: `make model-analyzer` installs both", file=sys.stderr)
         return 2
     levels = [int(v) for v in args.levels.split(",")]
@@ -162,14 +162,14 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     repository = write_cpu_repository(default_bundle(), work / "repository")
     data = write_perf_data([SAMPLE_VOICE], work / "perf-data")["samples"]
-    config = analyzer_config(work, repository, prepare_backends(work / "backends"), binary, data, levels,
+    config = analyzer_config(work, repository, prepare_backends(work / "backends"), binary.resolve(), data, levels,
                              _pytriton_dir() / "tritonserver" / "bin" / "tritonserver")
     config_file = work / "config.yaml"
     config_file.write_text(json.dumps(config, indent=2))   # JSON is YAML
     for stale in ("checkpoints", "results", "variants"):   # Model Analyzer resumes from a checkpoint: start afresh
         shutil.rmtree(work / stale, ignore_errors=True)
     start = time.perf_counter()
-    run = subprocess.run([args.analyzer, "profile", "-f", str(config_file)], env=server_environment(binary),
+    run = subprocess.run([str(analyzer), "profile", "-f", str(config_file)], env=server_environment(binary),
                          cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     wall = time.perf_counter() - start
     (work / "model-analyzer.log").write_text(run.stdout)
