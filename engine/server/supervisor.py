@@ -23,6 +23,7 @@ import dataclasses
 import random
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 import time
 from typing import Callable
 
@@ -92,7 +93,12 @@ class Supervisor:
         stubs = len(server.python_stubs())
         if stubs < self._stubs:
             return f"{self._stubs - stubs} of {self._stubs} Python-backend stub processes died"
-        return ask(server.http_url, self.policy.model, self.policy.canary_timeout_s)
+        # One canary per instance, all at once: a lone canary can keep landing on a healthy instance
+        # while another's stub is alive but unhealthy (every request it gets then fails).
+        with ThreadPoolExecutor(max(1, self._stubs)) as pool:
+            answers = list(pool.map(lambda _: ask(server.http_url, self.policy.model, self.policy.canary_timeout_s),
+                                    range(max(1, self._stubs))))
+        return next((why for why in answers if why is not None), None)
 
     def run(self) -> int:
         """Watches until stop(), then returns 0. It never gives up: restarts only back off."""
