@@ -143,6 +143,7 @@ def test_balancer_refuses_requests_over_the_size_limit(short_cluster):
     from speech2face.engine.contract import MAX_REQUEST_BYTES
 
     cluster = short_cluster
+    cluster.wait_all_up()   # after the load test, each replica's /ready comes back once its canary answers
     before = _served(cluster)
     client = grpc_client.InferenceServerClient(cluster.balancer.grpc_url)
     big = np.zeros((1, MAX_REQUEST_BYTES // 4 + 1024), np.float32)
@@ -154,6 +155,7 @@ def test_balancer_refuses_requests_over_the_size_limit(short_cluster):
     # gRPC reports whichever it sees first. Either way no replica receives the request.
     with pytest.raises(grpc_client.InferenceServerException) as refused:
         client.infer("speech2face", inputs)
+    cluster.wait_all_up()   # HAProxy's layer-7 observation may mark a server down for the reset stream
     small = np.zeros((1, 16000), np.float32)
     inputs[0] = grpc_client.InferInput("AUDIO", list(small.shape), "FP32")
     inputs[0].set_data_from_numpy(small)
@@ -186,6 +188,7 @@ def _http_status(url: str, method: str, path: str, headers: dict[str, str], body
 
 def test_balancer_forwards_only_the_inference_api(short_cluster, voice):
     """Admin APIs, compressed and unsized requests stop at HAProxy; health and inference pass."""
+    short_cluster.wait_all_up()   # after the load test, each replica's /ready comes back once its canary answers
     import tritonclient.grpc as grpc_client
 
     url = short_cluster.balancer.http_url
