@@ -61,14 +61,17 @@ def _built_in_server():
 def _serve_page(args, service) -> int:
     from speech2face.engine.web.app import build, launch
 
-    if not service.client().is_server_live():
-        print(f"s2f web: nothing answers at {service.server} yet; the page will say so until it does", flush=True)
-    print(f"speech2face web page: http://{args.host}:{args.port} -> {service.server}  (Ctrl-C stops)", flush=True)
-    # Gradio stops its server on KeyboardInterrupt; SIGTERM and a background job's SIGINT raise it too.
+    # Ctrl-C (and SIGTERM, and a background job's SIGINT) is how the page stops: exit 0 whenever it comes.
     signal.signal(signal.SIGTERM, _raise_interrupt)
     signal.signal(signal.SIGINT, _raise_interrupt)
     try:
+        if not service.client().is_server_live():
+            print(f"s2f web: nothing answers at {service.server} yet; the page will say so until it does", flush=True)
+        print(f"speech2face web page: http://{args.host}:{args.port} -> {service.server}  (Ctrl-C stops)",
+              flush=True)
         launch(build(service), host=args.host, port=args.port, block=True)
+    except KeyboardInterrupt:
+        pass
     finally:
         service.close()
     return 0
