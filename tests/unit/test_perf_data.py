@@ -27,12 +27,17 @@ def clips(tmp_path):
     return [SAMPLE_VOICE, flac]
 
 
-def test_samples_json_fills_every_input_of_the_samples_model(clips, tmp_path):
-    paths = write_perf_data(clips, tmp_path / "out")
-    entries = json.loads(paths["samples"].read_text())["data"]
+def _entries(clips, tmp_path, kind: str, model: str) -> list[dict]:
+    """The written file's entries: one per clip, each filling every input `model` declares."""
+    entries = json.loads(write_perf_data(clips, tmp_path / "out")[kind].read_text())["data"]
     assert len(entries) == len(clips)
+    assert all(list(entry) == [t.name for t in contract.MODEL_INPUTS[model]] for entry in entries)
+    return entries
+
+
+def test_samples_json_fills_every_input_of_the_samples_model(clips, tmp_path):
+    entries = _entries(clips, tmp_path, "samples", contract.SAMPLES_MODEL)
     for entry, clip in zip(entries, clips):
-        assert list(entry) == [t.name for t in contract.MODEL_INPUTS[contract.SAMPLES_MODEL]]
         audio, rate = read_audio(clip)
         samples = entry[contract.AUDIO.name]
         assert samples["shape"] == [audio.size] == [len(samples["content"])]   # no batch axis: perf_analyzer adds it
@@ -43,11 +48,8 @@ def test_samples_json_fills_every_input_of_the_samples_model(clips, tmp_path):
 def test_files_json_is_each_file_length_prefixed_as_triton_serializes_bytes(clips, tmp_path):
     from tritonclient.utils import serialize_byte_tensor
 
-    paths = write_perf_data(clips, tmp_path / "out")
-    entries = json.loads(paths["files"].read_text())["data"]
-    assert len(entries) == len(clips)
+    entries = _entries(clips, tmp_path, "files", contract.FILE_MODEL)
     for entry, clip in zip(entries, clips):
-        assert list(entry) == [t.name for t in contract.MODEL_INPUTS[contract.FILE_MODEL]]
         value = entry[contract.AUDIO_FILE.name]
         assert value["shape"] == list(contract.AUDIO_FILE.dims)
         raw = base64.b64decode(value["b64"])
