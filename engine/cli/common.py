@@ -14,11 +14,17 @@ class UsageError(Exception):
     """A wrong argument: one line, exit 2."""
 
 
-# The extra of pyproject.toml that installs each optional top-level module a command may import.
-EXTRA_OF_MODULE = {"torch": "train", "onnx": "gpu", "onnxscript": "train", "onnxconverter_common": "train",
-                   "nvidia": "gpu", "pytriton": "serve", "onnxruntime": "serve", "soxr": "serve",
-                   "matplotlib": "bench", "fastapi": "bench", "uvicorn": "bench", "av": "client",
-                   "scipy": "train", "tqdm": "train", "dlib": "data", "yt_dlp": "data"}
+# The advice for each optional top-level module a command may import: the full package's extra
+# that installs it, or, for the client package's own needs, what installs them there.
+_FULL_EXTRAS = {"torch": "train", "onnx": "gpu", "onnxscript": "train", "onnxconverter_common": "train",
+                "nvidia": "gpu", "pytriton": "serve", "onnxruntime": "serve", "soxr": "serve",
+                "matplotlib": "bench", "fastapi": "bench", "uvicorn": "bench",
+                "scipy": "train", "tqdm": "train", "dlib": "data", "yt_dlp": "data"}
+ADVICE = {**{module: f"the [{extra}] extra: pip install 'speech2face[{extra}]'"
+             for module, extra in _FULL_EXTRAS.items()},
+          "av": "pip install av (PyAV, which decodes what FFmpeg reads)",
+          "gradio": "the [web] extra: pip install 'speech2face-client[web]'",
+          "gradio_client": "the [web] extra: pip install 'speech2face-client[web]'"}
 # Parts of the project a client-only install lacks: they come with the full package's [serve] extra.
 FULL_PACKAGE = ("speech2face.engine.features", "speech2face.engine.runtime", "speech2face.engine.repository",
                 "speech2face.engine.server", "speech2face.export", "speech2face.training", "speech2face.benchmarks",
@@ -28,14 +34,9 @@ FULL_PACKAGE = ("speech2face.engine.features", "speech2face.engine.runtime", "sp
 def missing_extra(error: ModuleNotFoundError) -> str | None:
     """`pip install ...` advice for a missing module, or None when it is no optional dependency."""
     name = error.name or ""
-    if name.startswith(FULL_PACKAGE) or name == "speech2face.engine.features._kernels":
+    if name.startswith(FULL_PACKAGE):
         return "the full package: pip install 'speech2face[serve]'"
-    extra = EXTRA_OF_MODULE.get(name.split(".")[0])
-    if extra == "client":
-        return "pip install av (PyAV, which decodes what FFmpeg reads)"
-    if name.split(".")[0] in ("gradio", "gradio_client"):   # the client package's extra: both installs have it
-        return "the [web] extra: pip install 'speech2face-client[web]'"
-    return f"the [{extra}] extra: pip install 'speech2face[{extra}]'" if extra else None
+    return ADVICE.get(name.split(".")[0])
 
 
 def int_list(text: str) -> list[int]:
