@@ -23,13 +23,14 @@ import dataclasses
 import random
 import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor
 import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 from speech2face.engine import contract
 from speech2face.engine.server.canary import ask
-from speech2face.engine.server.launcher import ServerError, ServerOptions, TritonServer
+from speech2face.engine.server.launcher import ServerOptions, TritonServer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,7 +102,8 @@ class Supervisor:
         return next((why for why in answers if why is not None), None)
 
     def run(self) -> int:
-        """Watches until stop(), then returns 0. It never gives up: restarts only back off."""
+        """Watches until stop(), then returns 0. It never gives up: restarts only back off, and
+        nothing raised inside a check or a restart ends the watch."""
         failures = 0
         while not self._stop.wait(self.policy.check_interval_s):
             try:
@@ -110,8 +112,11 @@ class Supervisor:
                 reason = f"the health check failed: {type(error).__name__}: {error}"
             failures = failures + 1 if reason else 0
             if reason and (failures >= self.policy.failures_to_restart or _beyond_doubt(reason)):
-                self._restart(reason)
                 failures = 0
+                try:
+                    self._restart(reason)
+                except Exception:  # noqa: BLE001 - logged; the next check finds the server down and restarts
+                    self.log("the restart broke (the next check retries):\n" + traceback.format_exc())
         return 0
 
     def _restart(self, reason: str) -> None:
@@ -131,8 +136,8 @@ class Supervisor:
             return
         try:
             self.start()
-        except ServerError as error:
-            self.log(f"restart failed: {str(error).splitlines()[0]}")
+        except Exception as error:  # noqa: BLE001 - any failed start is retried with more back-off
+            self.log(f"restart failed: {type(error).__name__}: {(str(error).splitlines() or [''])[0]}")
             self.server = None   # the next check fails at once and backs off further
             return
         if self._stop.is_set():   # stop() came while it was starting

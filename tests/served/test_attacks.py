@@ -39,10 +39,12 @@ MODEL = contract.ENSEMBLE
 def supervised(cpu_repository):
     """One supervised server for the module (fast checks, so outages are short)."""
     policy = SupervisorPolicy(check_interval_s=1.0, failures_to_restart=2, drain_s=5.0)
-    supervisor = Supervisor(ServerOptions(model_repository=cpu_repository), policy, log=lambda m: None)
+    messages: list[str] = []
+    supervisor = Supervisor(ServerOptions(model_repository=cpu_repository), policy, log=messages.append)
     supervisor.start()
     thread = threading.Thread(target=supervisor.run, daemon=True)
     thread.start()
+    supervisor.messages, supervisor.thread = messages, thread   # for _good_answer's failure report
     yield supervisor
     supervisor.close()
     thread.join(timeout=30)
@@ -77,10 +79,20 @@ def _good_answer(supervised, voice, reference, within_s: float = 15.0) -> float:
                 assert np.abs(result.feature - reference.feature).max() <= FEATURE_ATOL
                 assert np.abs(result.image.astype(int) - reference.image.astype(int)).max() <= 1
             return time.monotonic() - start
-        except InferenceError:
+        except InferenceError as error:
             if time.monotonic() - start > within_s:
-                raise
+                raise AssertionError(f"no good answer in {within_s:g} s: {error}\n{_report(supervised)}") from error
             time.sleep(0.5)
+
+
+def _report(supervised) -> str:
+    """What the supervisor did and what the server logged: a failure on CI must say why."""
+    server = supervised.server
+    return "\n".join([
+        f"supervisor thread alive: {supervised.thread.is_alive()}; restarts: {len(supervised.restarts)}; "
+        f"server pid {server.pid if server else None}, stubs {server.python_stubs() if server else None}",
+        "supervisor log:", *supervised.messages[-20:],
+        "server log tail:", server.log_tail(15) if server else "(no server)"])
 
 
 def _post(url: str, body: bytes, headers: dict | None = None, timeout: float = 30) -> tuple[int, str]:

@@ -61,3 +61,33 @@ def test_a_check_that_raises_counts_as_a_failed_check():
     assert "ConnectionAbortedError" in supervisor.restarts[0][1]
     supervisor.stop()
     thread.join(5)
+
+
+class BreaksWhileStarting(AlwaysCrashing):
+    """A start that fails with something other than ServerError (an OSError from the work folder)."""
+
+    def start(self):
+        self.starts += 1
+        raise PermissionError("[Errno 13] Permission denied: '/tmp/s2f-triton-x/owner.pid'")
+
+
+class BreaksWhileStopping(AlwaysCrashing):
+    """A restart that raises before it gets to starting (a stop that breaks)."""
+
+    def _restart(self, reason):
+        self.starts += 1
+        raise OSError("the old server could not be stopped")
+
+
+def test_a_restart_that_raises_anything_never_ends_supervision():
+    for kind in (BreaksWhileStarting, BreaksWhileStopping):
+        logs: list[str] = []
+        supervisor = kind(ServerOptions(model_repository="unused"),
+                          SupervisorPolicy(check_interval_s=0.001, backoff_s=(0.0,)), log=logs.append)
+        thread, result = _run_for(supervisor, 0.5)
+        assert thread.is_alive() and not result, kind.__name__
+        assert supervisor.starts > 5, kind.__name__   # it kept trying after the first break
+        assert any("PermissionError" in line or "could not be stopped" in line for line in logs), logs[:3]
+        supervisor.stop()
+        thread.join(5)
+        assert result == [0]
