@@ -25,6 +25,7 @@ def train_face_encoder(images: torch.Tensor, feature_dim: int, fit_config: FitCo
     n_attributes = 0 if attributes is None else attributes.shape[1]
     config = SmallFaceEncoderConfig(image_size=images.shape[-1], feature_dim=feature_dim,
                                     n_identities=len(images), n_attributes=n_attributes)
+    torch.manual_seed(fit_config.seed)   # initial weights from the stage's seed, not from what ran before
     model = SmallFaceEncoder(config)
 
     def loss(model, batch):
@@ -50,6 +51,7 @@ def train_face_decoder(features: torch.Tensor, images: torch.Tensor, landmarks: 
                        config: fd.FaceDecoderConfig, fit_config: FitConfig, out_dir: Path,
                        device: torch.device, landmark_weight: float = 10.0) -> fd.FaceDecoder:
     """Cole et al.'s targets: the true image (L1) and landmarks (MSE) from the face's feature."""
+    torch.manual_seed(fit_config.seed)
     decoder = fd.FaceDecoder(config, mean_landmarks=landmarks.mean(dim=0))
 
     def loss(model, batch):
@@ -67,6 +69,7 @@ def train_voice_encoder(dataset: VoiceToFace, config: ve.VoiceEncoderConfig, dec
                         face_encoder: SmallFaceEncoder, weights: LossWeights, fit_config: FitConfig,
                         out_dir: Path, device: torch.device) -> ve.VoiceEncoder:
     """The paper's loss against the frozen decoder's first layer and face classifier."""
+    torch.manual_seed(fit_config.seed)
     model = ve.VoiceEncoder(config)
     f_dec, f_cls = decoder.f_dec.to(device), face_encoder.classifier.to(device)
 

@@ -29,7 +29,11 @@ class DefaultRecipe:
     clips_per_identity: int = 2
     val_fraction: float = 0.05
     test_fraction: float = 0.35
-    seed: int = 0
+    seed: int = 0                   # the corpus (identities, clips, split): every seeded rebuild evaluates alike
+    # Every training generator (initial weights, shuffling, augmentation, crops). Rebuilds with one
+    # train_seed on one machine are bit-identical; EVALUATION.md states the spread across seeds.
+    train_seed: int = 0
+    threads: int = 2                # PyTorch's intra-op threads: reductions split by thread count
     feature_dim: int = 128
     voice_preset: str = "builtin"
     decoder_preset: str = "builtin"
@@ -84,6 +88,14 @@ def reset_stale_states(work_dir: Path, run_key: dict) -> bool:
     return stale
 
 
+def deterministic(threads: int) -> None:
+    """As deterministic as PyTorch on CPU allows: deterministic kernels and a fixed thread count
+    (a different count splits reductions differently). What still varies: another CPU's vector
+    instructions (oneDNN picks kernels per ISA) and another PyTorch version."""
+    torch.use_deterministic_algorithms(True)
+    torch.set_num_threads(threads)
+
+
 @dataclasses.dataclass(frozen=True)
 class Trained:
     checkpoint: Path
@@ -95,6 +107,7 @@ def train(data_dir: Path, work_dir: Path, recipe: DefaultRecipe, workers: int = 
     from speech2face.training.data.synthetic import RULES_VERSION
 
     device = distributed.setup()
+    deterministic(recipe.threads)
     started = time.time()
     spec = FeatureSpec(resampler="kernel")  # the built-in model's spec, unchanged since its first training
     train_pairs, test_pairs = _corpus(data_dir, recipe, workers)
@@ -108,7 +121,7 @@ def train(data_dir: Path, work_dir: Path, recipe: DefaultRecipe, workers: int = 
     decoder_config = stages.decoder_config_for(recipe.decoder_preset, recipe.feature_dim, landmarks.shape[1])
     face_images = to_image_tensor(faces, faces.shape[1])
     face_encoder = stages.train_face_encoder(face_images, recipe.feature_dim,
-                                             FitConfig(epochs=recipe.face_epochs, batch_size=64, seed=recipe.seed),
+                                             FitConfig(epochs=recipe.face_epochs, batch_size=64, seed=recipe.train_seed),
                                              work_dir, device, attributes=_face_attributes(train_pairs, ids),
                                              attribute_weight=recipe.face_attribute_weight,
                                              nuisance_masks=_nuisance_masks(train_pairs, ids, faces)).cpu()
@@ -116,15 +129,15 @@ def train(data_dir: Path, work_dir: Path, recipe: DefaultRecipe, workers: int = 
 
     decoder = stages.train_face_decoder(face_features, to_image_tensor(faces, decoder_config.image_size),
                                         torch.from_numpy(landmarks), decoder_config,
-                                        FitConfig(epochs=recipe.decoder_epochs, batch_size=64, seed=recipe.seed),
+                                        FitConfig(epochs=recipe.decoder_epochs, batch_size=64, seed=recipe.train_seed),
                                         work_dir, device).cpu()
 
     voice_data = VoiceToFace(train_pairs, rows, face_features, spec, crop_frames=recipe.voice_crop_frames,
-                             seed=recipe.seed)
+                             seed=recipe.train_seed)
     voice_config = stages.voice_config_for(recipe.voice_preset, spec, recipe.feature_dim)
     voice_encoder = stages.train_voice_encoder(
         voice_data, voice_config, decoder, face_encoder, recipe.loss,
-        FitConfig(epochs=recipe.voice_epochs, batch_size=32, lr=recipe.voice_lr, seed=recipe.seed),
+        FitConfig(epochs=recipe.voice_epochs, batch_size=32, lr=recipe.voice_lr, seed=recipe.train_seed),
         work_dir, device).cpu()
 
     checkpoint_path = work_dir / "checkpoint.pt"

@@ -65,7 +65,9 @@ RECIPE_OPTIONS = {"identities": (int, "identities in the synthetic corpus"),
                   "face_attribute_weight": (float, "face encoder: attribute regression weight beside "
                                                    "instance discrimination"),
                   "voice_preset": (str, "voice encoder preset"),
-                  "voice_crop_frames": (int, "spectrogram frames per voice training window (100 per second)")}
+                  "voice_crop_frames": (int, "spectrogram frames per voice training window (100 per second)"),
+                  "train_seed": (int, "seed of every training generator (the corpus keeps its own)"),
+                  "threads": (int, "PyTorch threads (results are reproducible for a fixed count)")}
 
 
 def _add_train_default(commands) -> None:
