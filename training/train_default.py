@@ -88,6 +88,12 @@ def reset_stale_states(work_dir: Path, run_key: dict) -> bool:
     return stale
 
 
+def guard_recipe(train_seed: int = 0) -> DefaultRecipe:
+    """The recipe guard's reduced recipe (tests/training/test_recipe_guard.py): the same corpus,
+    stages and losses with fewer epochs, so that a change that costs accuracy shows in minutes."""
+    return DefaultRecipe(face_epochs=20, decoder_epochs=12, voice_epochs=4, train_seed=train_seed)
+
+
 def deterministic(threads: int) -> None:
     """As deterministic as PyTorch on CPU allows: deterministic kernels and a fixed thread count
     (a different count splits reductions differently). What still varies: another CPU's vector

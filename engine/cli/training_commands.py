@@ -17,6 +17,7 @@ def add(commands) -> None:
     _add_data(commands)
     _add_train(commands)
     _add_train_default(commands)
+    _add_recipe_spread(commands)
     _add_eval(commands)
 
 
@@ -81,6 +82,22 @@ def _add_train_default(commands) -> None:
     for field, (kind, text) in RECIPE_OPTIONS.items():
         recipe.add_argument(f"--{field.replace('_', '-')}", type=kind, help=f"{text} (default: the recipe's)")
     recipe.set_defaults(run=run_train_default)
+
+
+def _add_recipe_spread(commands) -> None:
+    spread = commands.add_parser("recipe-spread", help="rebuild the built-in model once per training seed and "
+                                                       "write the spread of every figure (spread.json)")
+    spread.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    spread.add_argument("--guard", action="store_true",
+                        help="the recipe guard's reduced recipe (guard_spread.json) instead of the full one")
+    spread.add_argument("--data", type=Path, default=Path("artifacts/synthetic-corpus"))
+    spread.add_argument("--root", type=Path, help="one folder per seed, reused when finished "
+                                                  "(default: artifacts/seeds or artifacts/seeds-guard)")
+    spread.add_argument("--out", type=Path, default=Path("artifacts/default-model"),
+                        help="where the spread goes (models/default: the built-in model's folder)")
+    spread.add_argument("--ship", action="store_true", help="also copy the median seed's bundle into --out")
+    spread.add_argument("--workers", type=int, default=2, help="processes generating the corpus")
+    spread.set_defaults(run=run_recipe_spread)
 
 
 def _add_eval(commands) -> None:
@@ -148,6 +165,61 @@ def run_train_default(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_recipe_spread(args: argparse.Namespace) -> int:
+    import dataclasses
+    import shutil
+
+    from speech2face.training import train_default
+    from speech2face.training.evaluation import spread
+
+    base = train_default.guard_recipe() if args.guard else train_default.DefaultRecipe()
+    root = args.root or Path("artifacts/seeds-guard" if args.guard else "artifacts/seeds")
+    per_seed, folders = {}, {}
+    for seed in sorted(set(args.seeds)):
+        recipe = dataclasses.replace(base, train_seed=seed)
+        folders[seed] = root / str(seed) / "model"
+        if not _finished(folders[seed], recipe):
+            trained = train_default.train(args.data, root / str(seed) / "work", recipe, args.workers)
+            publish(trained.checkpoint, folders[seed], trained.test_pairs)
+        per_seed[seed] = spread.figures(json.loads((folders[seed] / "evaluation.json").read_text()))
+    command = "s2f recipe-spread --seeds " + " ".join(map(str, sorted(per_seed))) + " --guard" * args.guard
+    summary = spread.summarise(per_seed, json.loads(json.dumps(dataclasses.asdict(base))), command)
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.ship:
+        for name in SHIPPED_FILES:
+            shutil.copyfile(folders[summary["median_seed"]] / name, args.out / name)
+    spread.write(args.out / (spread.GUARD_SPREAD_FILE if args.guard else spread.SPREAD_FILE), summary)
+    if (args.out / "evaluation.json").exists():   # the folder's report gains the spread
+        _write_report(json.loads((args.out / "evaluation.json").read_text()), args.out)
+    print(spread.markdown(summary, "Spread across seeds"))
+    return 0
+
+
+# What a published bundle folder holds (publish writes them; --ship copies them).
+SHIPPED_FILES = ("checkpoint.pt", "voice_encoder.onnx", "face_decoder.onnx", "model.json", "evaluation.json")
+
+
+def _finished(model_dir: Path, recipe) -> bool:
+    """A seed's bundle is reused when it was published and trained with exactly this recipe."""
+    import dataclasses
+
+    try:
+        provenance = json.loads((model_dir / "model.json").read_text())["provenance"]
+    except (OSError, ValueError, KeyError):
+        return False
+    return (model_dir / "evaluation.json").exists() and \
+        provenance.get("recipe") == json.loads(json.dumps(dataclasses.asdict(recipe)))
+
+
+def _write_report(result: dict, out_dir: Path) -> None:
+    from speech2face.training.evaluation.evaluate import BUILTIN_TITLE, markdown_report
+    from speech2face.training.evaluation.spread import with_spreads
+
+    report = with_spreads(markdown_report(result, BUILTIN_TITLE), out_dir)
+    (out_dir / "EVALUATION.md").write_text(report)
+    print(report)
+
+
 def publish(checkpoint: Path, out_dir: Path, test_pairs) -> None:
     """Bundle (ONNX, parity-checked) + checkpoint + evaluation report into `out_dir`."""
     import shutil
@@ -155,16 +227,14 @@ def publish(checkpoint: Path, out_dir: Path, test_pairs) -> None:
     from speech2face.export.build import export_bundle
     from speech2face.training.checkpoint import load_checkpoint
     from speech2face.training.data.synthetic import estimate_face_traits
-    from speech2face.training.evaluation.evaluate import BUILTIN_TITLE, evaluate, markdown_report
+    from speech2face.training.evaluation.evaluate import evaluate
 
     out_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(checkpoint, out_dir / "checkpoint.pt")
     export_bundle(out_dir / "checkpoint.pt", out_dir)
     result = evaluate(load_checkpoint(out_dir / "checkpoint.pt"), test_pairs, estimate_face_traits)
     (out_dir / "evaluation.json").write_text(json.dumps(result, indent=2) + "\n")
-    report = markdown_report(result, BUILTIN_TITLE)
-    (out_dir / "EVALUATION.md").write_text(report)
-    print(report)
+    _write_report(result, out_dir)
 
 
 def run_eval(args) -> int:

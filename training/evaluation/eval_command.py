@@ -52,7 +52,9 @@ def run_eval(checkpoint_path: Path, data: Path | None, out: Path, report: Path |
     # The held-out split is the one the checkpoint's recipe never trained on.
     fractions = {k: recipe[k] for k in ("val_fraction", "test_fraction") if k in recipe}
     result = evaluate(checkpoint, SyntheticPairs(data, split="test", **fractions), estimate_face_traits)
-    text = markdown_report(result, title)
+    from speech2face.training.evaluation.spread import with_spreads
+
+    text = with_spreads(markdown_report(result, title), out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "evaluation.json").write_text(json.dumps(result, indent=2) + "\n")
     report_path = report or out / "EVALUATION.md"
