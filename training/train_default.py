@@ -127,7 +127,8 @@ def train(data_dir: Path, work_dir: Path, recipe: DefaultRecipe, workers: int = 
     decoder_config = stages.decoder_config_for(recipe.decoder_preset, recipe.feature_dim, landmarks.shape[1])
     face_images = to_image_tensor(faces, faces.shape[1])
     face_encoder = stages.train_face_encoder(face_images, recipe.feature_dim,
-                                             FitConfig(epochs=recipe.face_epochs, batch_size=64, seed=recipe.train_seed),
+                                             FitConfig(epochs=recipe.face_epochs, batch_size=64,
+                                                       seed=recipe.train_seed),
                                              work_dir, device, attributes=_face_attributes(train_pairs, ids),
                                              attribute_weight=recipe.face_attribute_weight,
                                              nuisance_masks=_nuisance_masks(train_pairs, ids, faces)).cpu()

@@ -43,7 +43,8 @@ def test_lower_bounds_are_the_lowest_seed_less_half_the_width():
 
 
 def test_the_report_gains_a_section_per_stored_spread(tmp_path):
-    summary = spread.summarise(_per_seed([(0.05, 0.20), (0.03, 0.15), (0.04, 0.18)]), {}, "s2f recipe-spread --seeds 0 1 2")
+    per_seed = _per_seed([(0.05, 0.20), (0.03, 0.15), (0.04, 0.18)])
+    summary = spread.summarise(per_seed, {}, "s2f recipe-spread --seeds 0 1 2")
     assert spread.with_spreads("# report\n", tmp_path) == "# report\n"
     spread.write(tmp_path / spread.SPREAD_FILE, summary)
     text = spread.with_spreads("# report\n", tmp_path)
