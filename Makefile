@@ -66,6 +66,7 @@ lint:
 	$(PY) -m ruff check .
 	for isa in generic avx2 avx512; do $(CXX_LINT) -DS2F_ISA=$$isa csrc/kernel_isa.cpp || exit 1; done
 	$(CXX_LINT) -DS2F_HAVE_X86_ISAS csrc/bindings.cpp csrc/spectrogram.cpp
+	$(CC) -std=c11 -fsyntax-only -Wall -Wextra -Werror csrc/server_shim.c
 
 bench-features: $(STAMP)
 	mkdir -p benchmarks/results

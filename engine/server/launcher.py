@@ -36,7 +36,7 @@ import urllib.request
 from pathlib import Path
 from typing import Callable
 
-from speech2face.engine.server import leftovers
+from speech2face.engine.server import leftovers, shim
 from speech2face.engine.contract.admin_key import admin_key, restriction_flags
 
 
@@ -196,7 +196,7 @@ class TritonServer:
                                   "limited by the client and by the deployment's proxy (docs/SECURITY.md)")
             args.append(f"--http-max-input-size={int(o.http_max_input_bytes)}")
         if not o.open_admin_apis:
-            args += restriction_flags(self._admin_key)
+            args += restriction_flags(shim.key_argument(self._admin_key))
         # Our own region names, so that stop() removes exactly this server's regions.
         args.append(f"--backend-config=python,shm-region-prefix-name={self._shm_prefix}")
         return args
@@ -223,7 +223,8 @@ class TritonServer:
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
         libs = _pytriton_dir().parent / "nvidia_pytriton.libs"
         env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [env.get("LD_LIBRARY_PATH"), str(libs)]))
-        return env
+        # The shim: the admin key off the command line, the backend's regions owner-only (shim.py).
+        return shim.preloaded(env, None if self.options.open_admin_apis else self._admin_key)
 
     def log_tail(self, lines: int = 60) -> str:
         if not self._log_path.exists():
