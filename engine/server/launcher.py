@@ -270,9 +270,9 @@ class TritonServer:
     def make_shm_private(self) -> None:
         """Owner-only mode for this server's Python-backend regions (they hold request audio).
 
-        The backend creates them 0644 (boost.interprocess sets the mode explicitly, so the umask
-        of the process tree does not reach them); this is called while the server starts and by
-        the supervisor after every restart, before the server is reported ready.
+        The backend fchmods them 0644 after creating them; the preloaded shim (shim.py) keeps them
+        0600 from the start. This second line of defence runs while the server starts and after
+        every restart, before the server is reported ready.
         """
         leftovers.make_private(self._shm_prefix)
 
