@@ -6,6 +6,7 @@ runs it, then exports the bundle and evaluates it on the held-out identities.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import time
@@ -94,12 +95,20 @@ def guard_recipe(train_seed: int = 0) -> DefaultRecipe:
     return DefaultRecipe(face_epochs=20, decoder_epochs=12, voice_epochs=4, train_seed=train_seed)
 
 
-def deterministic(threads: int) -> None:
+@contextlib.contextmanager
+def deterministic(threads: int):
     """As deterministic as PyTorch on CPU allows: deterministic kernels and a fixed thread count
-    (a different count splits reductions differently). What still varies: another CPU's vector
-    instructions (oneDNN picks kernels per ISA) and another PyTorch version."""
+    (a different count splits reductions differently), restored afterwards for the caller. What
+    still varies: another CPU's vector instructions (oneDNN picks kernels per ISA) and another
+    PyTorch version."""
+    before = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before[0])
+        torch.set_num_threads(before[1])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,10 +119,14 @@ class Trained:
 
 def train(data_dir: Path, work_dir: Path, recipe: DefaultRecipe, workers: int = 2) -> Trained | None:
     """Trains the three stages; the main process returns the checkpoint and the held-out pairs."""
+    with deterministic(recipe.threads):
+        return _train(data_dir, work_dir, recipe, workers)
+
+
+def _train(data_dir: Path, work_dir: Path, recipe: DefaultRecipe, workers: int) -> Trained | None:
     from speech2face.training.data.synthetic import RULES_VERSION
 
     device = distributed.setup()
-    deterministic(recipe.threads)
     started = time.time()
     spec = FeatureSpec(resampler="kernel")  # the built-in model's spec, unchanged since its first training
     train_pairs, test_pairs = _corpus(data_dir, recipe, workers)

@@ -77,8 +77,17 @@ def test_one_train_seed_rebuilds_bit_identical_weights_and_another_seed_differs(
     """The recipe's determinism: every generator seeded, deterministic kernels, a fixed thread count."""
     import dataclasses
 
+    import torch
+
     root, _ = trained
-    again = train(root / "corpus", root / "work-again", TINY, workers=2)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        again = train(root / "corpus", root / "work-again", TINY, workers=2)
+        # the caller's settings come back: other code in the process keeps its kernels and threads
+        assert torch.get_num_threads() == 1 and not torch.are_deterministic_algorithms_enabled()
+    finally:
+        torch.set_num_threads(threads)
     other = train(root / "corpus", root / "work-seed1", dataclasses.replace(TINY, train_seed=1), workers=2)
     first, second, third = (_weights(p) for p in (root / "work" / "checkpoint.pt", again.checkpoint, other.checkpoint))
     assert first.keys() == second.keys() == third.keys()
