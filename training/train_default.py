@@ -89,6 +89,11 @@ def reset_stale_states(work_dir: Path, run_key: dict) -> bool:
     return stale
 
 
+def recipe_record(recipe: DefaultRecipe) -> dict:
+    """The recipe as JSON holds it (provenance, run keys, spreads): what two recipes are compared by."""
+    return json.loads(json.dumps(dataclasses.asdict(recipe)))
+
+
 def guard_recipe(train_seed: int = 0) -> DefaultRecipe:
     """The recipe guard's reduced recipe (tests/training/test_recipe_guard.py): the same corpus,
     stages and losses with fewer epochs, so that a change that costs accuracy shows in minutes."""
@@ -131,7 +136,7 @@ def _train(data_dir: Path, work_dir: Path, recipe: DefaultRecipe, workers: int) 
     spec = FeatureSpec(resampler="kernel")  # the built-in model's spec, unchanged since its first training
     train_pairs, test_pairs = _corpus(data_dir, recipe, workers)
     if distributed.is_main():
-        run_key = {"recipe": json.loads(json.dumps(dataclasses.asdict(recipe))), "rules_version": RULES_VERSION,
+        run_key = {"recipe": recipe_record(recipe), "rules_version": RULES_VERSION,
                    "world_size": distributed.world_size()}
         reset_stale_states(work_dir, run_key)
     distributed.barrier()
@@ -164,7 +169,7 @@ def _train(data_dir: Path, work_dir: Path, recipe: DefaultRecipe, workers: int) 
     trained = None
     if distributed.is_main():
         provenance = {"source": "make train-default (synthetic corpus)", "trained": True,
-                      "recipe": json.loads(json.dumps(dataclasses.asdict(recipe))),
+                      "recipe": recipe_record(recipe),
                       "train_identities": len(faces), "train_clips": len(voice_data),
                       "world_size": distributed.world_size(),
                       "train_seconds": round(time.time() - started, 1), "torch": str(torch.__version__)}

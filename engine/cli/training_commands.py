@@ -183,15 +183,16 @@ def run_recipe_spread(args: argparse.Namespace) -> int:
             publish(trained.checkpoint, folders[seed], trained.test_pairs)
         per_seed[seed] = spread.figures(json.loads((folders[seed] / "evaluation.json").read_text()))
     command = "s2f recipe-spread --seeds " + " ".join(map(str, sorted(per_seed))) + " --guard" * args.guard
-    summary = spread.summarise(per_seed, json.loads(json.dumps(dataclasses.asdict(base))), command)
+    summary = spread.summarise(per_seed, train_default.recipe_record(base), command)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.ship:
         for name in SHIPPED_FILES:
             shutil.copyfile(folders[summary["median_seed"]] / name, args.out / name)
     spread.write(args.out / (spread.GUARD_SPREAD_FILE if args.guard else spread.SPREAD_FILE), summary)
-    if (args.out / "evaluation.json").exists():   # the folder's report gains the spread
+    if (args.out / "evaluation.json").exists():   # the folder's report gains the spread (and is printed)
         _write_report(json.loads((args.out / "evaluation.json").read_text()), args.out)
-    print(spread.markdown(summary, "Spread across seeds"))
+    else:
+        print(spread.markdown(summary, "Spread across seeds"))
     return 0
 
 
@@ -201,14 +202,14 @@ SHIPPED_FILES = ("checkpoint.pt", "voice_encoder.onnx", "face_decoder.onnx", "mo
 
 def _finished(model_dir: Path, recipe) -> bool:
     """A seed's bundle is reused when it was published and trained with exactly this recipe."""
-    import dataclasses
+    from speech2face.training.train_default import recipe_record
 
     try:
         provenance = json.loads((model_dir / "model.json").read_text())["provenance"]
     except (OSError, ValueError, KeyError):
         return False
     return (model_dir / "evaluation.json").exists() and \
-        provenance.get("recipe") == json.loads(json.dumps(dataclasses.asdict(recipe)))
+        provenance.get("recipe") == recipe_record(recipe)
 
 
 def _write_report(result: dict, out_dir: Path) -> None:

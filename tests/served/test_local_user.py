@@ -27,16 +27,19 @@ from speech2face.engine.server.launcher import ServerOptions, TritonServer
 
 NOBODY = 65534
 # Runs as `nobody` under the system Python (stdlib only): the checkout may sit in a folder only
-# root can enter. Line 1 of stdin: the key to look for; line 2: the HTTP address; EOF: stop.
+# root can enter. Arguments: the backend's region prefix and the shim's placeholder. Stdin lines:
+# the key to look for, the HTTP address, the places that may hold the key (globs, tab-separated);
+# EOF: stop.
 WATCHER = r"""
 import glob, json, os, select, sys, time, urllib.request, urllib.error
 key = sys.stdin.readline().strip().encode()
 http = sys.stdin.readline().strip()
 key_places = sys.stdin.readline().strip().split("\t")
+region_prefix, placeholder = sys.argv[1], sys.argv[2].encode()
 seen_modes, opened, kept, cmdlines_read, placeholder_seen = set(), [], [], 0, False
 
 def scan_regions():
-    for path in glob.glob("/dev/shm/triton_python_backend_shm_region_*"):
+    for path in glob.glob(f"/dev/shm/{region_prefix}*"):
         try:
             seen_modes.add(os.stat(path).st_mode & 0o777)
             kept.append(os.open(path, os.O_RDONLY))
@@ -59,7 +62,7 @@ for pid in filter(str.isdigit, os.listdir("/proc")):
         except OSError:
             continue
         cmdlines_read += name == "cmdline"
-        placeholder_seen |= b"S2F_ADMIN_KEY_FROM_ENVIRONMENT" in data
+        placeholder_seen |= placeholder in data
         if key in data:
             leaks.append(f"/proc/{pid}/{name}")
 for path in [p for place in key_places for p in glob.glob(place, recursive=True)]:
@@ -88,8 +91,9 @@ def test_a_local_user_reads_no_audio_no_key_and_gets_no_admin_api_across_a_resta
     assert shim.shim_path() is not None, "the package's server shim (csrc/server_shim.c) was not built"
     key = admin_key()
     options = ServerOptions(model_repository=cpu_repository)
-    watcher = subprocess.Popen([_system_python(), "-I", "-c", WATCHER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               text=True, user=NOBODY, group=NOBODY, extra_groups=[], cwd="/")
+    watcher = subprocess.Popen([_system_python(), "-I", "-c", WATCHER, leftovers.SHM_PREFIX, shim.KEY_PLACEHOLDER],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                               user=NOBODY, group=NOBODY, extra_groups=[], cwd="/")
     voice = harmonic_voice()
     try:
         with TritonServer(options) as first:

@@ -36,6 +36,7 @@ def run_eval(checkpoint_path: Path, data: Path | None, out: Path, report: Path |
     from speech2face.training.checkpoint import load_checkpoint
     from speech2face.training.data.synthetic import SyntheticPairs, estimate_face_traits
     from speech2face.training.evaluation.evaluate import evaluate, markdown_report
+    from speech2face.training.evaluation.spread import with_spreads
 
     if not checkpoint_path.exists():
         raise FileNotFoundError(f"{checkpoint_path}: no checkpoint; run `make train-default` or pass --checkpoint")
@@ -52,8 +53,6 @@ def run_eval(checkpoint_path: Path, data: Path | None, out: Path, report: Path |
     # The held-out split is the one the checkpoint's recipe never trained on.
     fractions = {k: recipe[k] for k in ("val_fraction", "test_fraction") if k in recipe}
     result = evaluate(checkpoint, SyntheticPairs(data, split="test", **fractions), estimate_face_traits)
-    from speech2face.training.evaluation.spread import with_spreads
-
     text = with_spreads(markdown_report(result, title), out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "evaluation.json").write_text(json.dumps(result, indent=2) + "\n")
