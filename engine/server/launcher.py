@@ -63,7 +63,7 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def _resolve_ports(host: str, ports: tuple[int, ...]) -> list[int]:
+def resolve_ports(host: str, ports: tuple[int, ...]) -> list[int]:
     """The given ports, with each 0 replaced by a distinct free port (all held open while picking)."""
     held: list[socket.socket] = []
     try:
@@ -143,7 +143,7 @@ def supported_flags(binary: str | None = None) -> frozenset[str]:
 class TritonServer:
     def __init__(self, options: ServerOptions):
         self.options = options
-        self.grpc_port, self.http_port, self.metrics_port = _resolve_ports(
+        self.grpc_port, self.http_port, self.metrics_port = resolve_ports(
             options.host, (options.grpc_port, options.http_port, options.metrics_port))
         leftovers.clean_stale()
         self._workdir = Path(tempfile.mkdtemp(prefix=leftovers.WORKDIR_PREFIX))
@@ -248,7 +248,7 @@ class TritonServer:
             # umask 077: the Python backend creates its /dev/shm regions (request audio) owner-only.
             self._process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
                                              env=self._environment(), start_new_session=True, umask=0o077,
-                                             preexec_fn=_die_with(os.getpid()))
+                                             preexec_fn=die_with(os.getpid()))
         with open(self._workdir / leftovers.OWNER_FILE, "a") as owners:
             owners.write(f"{self._process.pid}\n")
 
@@ -377,7 +377,7 @@ def live_children(parent: int) -> dict[int, str]:
 _PR_SET_PDEATHSIG = 1   # <linux/prctl.h>
 
 
-def _die_with(parent: int) -> Callable[[], None]:
+def die_with(parent: int) -> Callable[[], None]:
     """For the child, between fork and exec: the kernel kills it (SIGKILL) when the thread that
     started it dies, however it dies (kill -9 and the OOM killer included), so no server outlives
     its launcher. If the launcher died before this ran, the child exits at once."""

@@ -63,8 +63,9 @@ class Supervisor:
     """Starts, watches and restarts one TritonServer. `run()` blocks until `stop()` (any thread)."""
 
     def __init__(self, options: ServerOptions, policy: SupervisorPolicy = SupervisorPolicy(),
-                 log: Callable[[str], None] = _stderr):
+                 log: Callable[[str], None] = _stderr, proxy=None):
         self.options = options
+        self.proxy = proxy   # `s2f serve --proxy`'s ServerProxy: restarted when it exits
         self.policy = policy
         self.log = log
         self.server: TritonServer | None = None
@@ -110,6 +111,7 @@ class Supervisor:
                 reason = self.health()
             except Exception as error:  # noqa: BLE001 - a check that breaks is a failed check, never the end
                 reason = f"the health check failed: {type(error).__name__}: {error}"
+            self._keep_proxy()
             failures = failures + 1 if reason else 0
             if reason and (failures >= self.policy.failures_to_restart or _beyond_doubt(reason)):
                 failures = 0
@@ -118,6 +120,15 @@ class Supervisor:
                 except Exception:  # noqa: BLE001 - logged; the next check finds the server down and restarts
                     self.log("the restart broke (the next check retries):\n" + traceback.format_exc())
         return 0
+
+    def _keep_proxy(self) -> None:
+        if self.proxy is None or self.proxy.is_running():
+            return
+        self.log("haproxy exited; starting it again")
+        try:
+            self.proxy.restart()
+        except Exception as error:  # noqa: BLE001 - retried at the next check
+            self.log(f"haproxy did not start again (the next check retries): {error}")
 
     def _restart(self, reason: str) -> None:
         now = time.monotonic()

@@ -1,0 +1,265 @@
+"""HAProxy in front of tritonserver: the limits Triton 2.51 cannot set itself (docs/SECURITY.md).
+
+Used by `s2f serve --proxy` (one tritonserver on private loopback ports) and by the local cluster
+(deploy/local/haproxy.py, several replicas). What the proxy adds:
+
+- only the inference API is forwarded (health, the served models' metadata, readiness, inference);
+  the admin APIs (repository, shared memory, logging, trace) and statistics stay inside;
+- a request larger than MAX_REQUEST_BYTES, a compressed one, or an HTTP body without a length is
+  refused before Triton reads it;
+- at most `ProxyLimits.server_concurrency` HTTP requests reach one server at a time; the rest wait
+  in the proxy's queue, their bodies unread, so many large HTTP requests at once cannot pile up in
+  Triton's memory. gRPC gets no such limit: HAProxy 2.6 reads one HTTP/2 connection's frames in
+  order, so a queued stream whose buffer is full stops the streams before it on the same
+  connection, and a client with more calls in flight than the limit deadlocks until its timeout
+  (docs/SECURITY.md, "Floods", has the reproduction);
+- connections are bounded (`max_connections`) and one that sends no complete request within
+  `idle_timeout_s` is closed, so idle connections cannot take all of Triton's descriptors.
+
+The configuration is built line by line (no template files).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+# What the proxy forwards: health, the served models' metadata (speech2face and the per-form
+# speech2face_samples / speech2face_file), readiness and inference.
+GRPC_CALLS = ("ServerLive", "ServerReady", "ServerMetadata", "ModelReady", "ModelMetadata", "ModelInfer")
+HTTP_PATHS = (r"^/v2$", r"^/v2/health/(live|ready)$",
+              r"^/v2/models/speech2face(_samples|_file)?(/versions/[0-9]+)?(/ready|/infer)?$")
+
+
+class ProxyError(RuntimeError):
+    """HAProxy is missing, refused its configuration or did not start; the message says which."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ProxyLimits:
+    # Connections the proxy holds open at once (all frontends); beyond it new ones wait in the
+    # kernel's accept queue. Each proxied connection costs the proxy two descriptors.
+    max_connections: int = 4096
+    # HTTP requests one server works on at once; the rest queue in the proxy. Triton holds about 4
+    # copies of a request while it works on it (benchmarks/studies/floods.py), so 4 bounds its
+    # HTTP request memory to about 2 GB even at MAX_REQUEST_BYTES each; 2 cores are busy at c=4.
+    server_concurrency: int = 4
+    queue_timeout_s: float = 30.0     # a queued request gets 503 / UNAVAILABLE after this
+    # A connection must send a complete request head within this, and an idle kept-alive
+    # connection is closed after it: idle connections cannot hold descriptors for long.
+    idle_timeout_s: float = 5.0
+    # Inactivity allowed in the middle of a request or an answer (a 6 s clip takes well under 1 s).
+    transfer_timeout_s: float = 60.0
+
+
+DEFAULT_LIMITS = ProxyLimits()
+
+
+def _grpc_refusal(status: int, message: str, condition: str) -> str:
+    """A gRPC error answered by HAProxy itself (a trailers-only response)."""
+    return (f"  http-request return status 200 hdr grpc-status {status} hdr grpc-message \"{message}\""
+            f" if {condition}")
+
+
+def grpc_frontend(address: str, max_request_bytes: int, backend: str) -> list[str]:
+    calls = " ".join(f"/inference.GRPCInferenceService/{call}" for call in GRPC_CALLS)
+    return [
+        "frontend grpc_in", f"  bind {address} proto h2",
+        f"  acl inference_call path -m str {calls}",
+        _grpc_refusal(7, "not served through this proxy", "!inference_call"),
+        # Compressed messages could expand past any size checked here: refuse them (UNIMPLEMENTED).
+        _grpc_refusal(12, "compressed requests are not accepted",
+                      "{ req.hdr(grpc-encoding) -m found } !{ req.hdr(grpc-encoding) -m str identity }"),
+        # gRPC has no Content-Length: each message starts with a compressed flag (1 byte) and its
+        # length (4 bytes, big-endian). Read those 5 bytes and refuse before a server sees it.
+        "  http-request wait-for-body time 2s at-least 5",
+        _grpc_refusal(12, "compressed requests are not accepted", "{ req.body,bytes(0,1),hex -m str 01 }"),
+        _grpc_refusal(8, f"request larger than {max_request_bytes} bytes",
+                      f"{{ req.body,bytes(1,4),be2dec(:,4) -m int gt {max_request_bytes} }}"),
+        # HAProxy's own replies carry no body, so `return` drops their content type; gRPC needs it.
+        "  http-after-response set-header content-type application/grpc"
+        " if { res.hdr(grpc-status) -m found } !{ res.hdr(content-type) -m found }",
+        f"  default_backend {backend}",
+    ]
+
+
+def http_frontend(address: str, max_request_bytes: int, backend: str) -> list[str]:
+    return [
+        "frontend http_in", f"  bind {address}",
+        f"  acl public_path path -m reg {' '.join(HTTP_PATHS)}",
+        "  http-request deny deny_status 403 if !public_path",
+        "  http-request return status 415 content-type text/plain string \"compressed requests are not accepted\""
+        " if { req.hdr(content-encoding) -m found }",
+        # A body must announce its length, so that the limit below can be checked from the headers.
+        "  http-request return status 411 content-type text/plain string \"Content-Length required\""
+        " if { method POST } !{ req.hdr(content-length) -m found }",
+        f"  http-request deny deny_status 413 if {{ req.hdr_val(content-length) gt {max_request_bytes} }}",
+        f"  default_backend {backend}",
+    ]
+
+
+def global_lines(socket_path: Path, limits: ProxyLimits) -> list[str]:
+    ms = lambda seconds: f"{int(seconds * 1000)}ms"   # noqa: E731 - HAProxy's time unit, one place
+    return [
+        "global", f"  stats socket {socket_path} mode 600 level admin", f"  maxconn {limits.max_connections}",
+        "defaults", "  mode http", "  timeout connect 2s",
+        f"  timeout client {ms(limits.transfer_timeout_s)}", f"  timeout server {ms(limits.transfer_timeout_s)}",
+        f"  timeout http-request {ms(limits.idle_timeout_s)}", f"  timeout http-keep-alive {ms(limits.idle_timeout_s)}",
+        f"  timeout queue {ms(limits.queue_timeout_s)}",
+    ]
+
+
+def single_server_lines(grpc_address: str, http_address: str, triton_grpc: str, triton_http: str,
+                        socket_path: Path, max_request_bytes: int, limits: ProxyLimits) -> list[str]:
+    """The whole configuration for one tritonserver (`s2f serve --proxy`). Its health check asks
+    Triton's own readiness every second, so that while the server restarts the proxy answers
+    503 / UNAVAILABLE at once instead of holding requests until the queue times out."""
+    check = f"check port {triton_http.rsplit(':', 1)[1]} check-proto h1 inter 1s fall 1 rise 1"
+    lines = [*global_lines(socket_path, limits),
+             *grpc_frontend(grpc_address, max_request_bytes, "grpc_triton"),
+             *http_frontend(http_address, max_request_bytes, "http_triton")]
+    for backend, address, extra in (("grpc_triton", triton_grpc, " proto h2"),
+                                    ("http_triton", triton_http, f" maxconn {limits.server_concurrency}")):
+        lines += [f"backend {backend}", "  option httpchk GET /v2/health/ready",
+                  f"  server triton {address}{extra} {check}"]
+    return lines
+
+
+def haproxy_binary() -> str:
+    path = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin:/usr/bin")
+    if not path:
+        raise ProxyError("--proxy needs HAProxy: install it (Debian/Ubuntu: apt-get install haproxy)")
+    return path
+
+
+class HAProxyProcess:
+    """One haproxy process on a configuration file; the runtime API on its stats socket."""
+
+    def __init__(self, binary: str, config: Path, socket_path: Path, lines: list[str]):
+        self.binary, self.config, self.socket_path = binary, config, socket_path
+        self.config.write_text("\n".join(lines) + "\n")
+        self._process: subprocess.Popen | None = None
+
+    def start(self, preexec_fn=None) -> "HAProxyProcess":
+        check = subprocess.run([self.binary, "-c", "-q", "-f", str(self.config)], capture_output=True, text=True)
+        if check.returncode != 0:
+            raise ProxyError(f"haproxy rejected {self.config}: {check.stderr.strip()}")
+        self.socket_path.unlink(missing_ok=True)   # start() waits for haproxy to create it
+        self._process = subprocess.Popen([self.binary, "-db", "-f", str(self.config)], stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.PIPE, preexec_fn=preexec_fn)
+        deadline = time.monotonic() + 10
+        while not self.socket_path.exists():
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise ProxyError("haproxy did not start (a port in use?): "
+                                 f"{self._process_errors()[-2000:] or 'no message'}")
+            time.sleep(0.05)
+        return self
+
+    def _process_errors(self) -> str:
+        process = self._process
+        if process is None or process.stderr is None or process.poll() is None:
+            return ""
+        return process.stderr.read().decode(errors="replace").strip()
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def is_running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def command(self, line: str) -> str:
+        """One runtime API command (stats socket)."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.connect(str(self.socket_path))
+            s.sendall(line.encode() + b"\n")
+            return b"".join(iter(lambda: s.recv(65536), b"")).decode()
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if process is not None and process.stderr is not None:
+            process.stderr.close()
+
+    def __enter__(self) -> "HAProxyProcess":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class ServerProxy:
+    """`s2f serve --proxy`: HAProxy on the public gRPC and HTTP ports, in front of one tritonserver
+    on private loopback ports. Its files live in a work folder that the launcher's leftover
+    cleaning recognises; haproxy dies with the process that started it (PR_SET_PDEATHSIG)."""
+
+    def __init__(self, host: str, grpc_port: int, http_port: int, triton_grpc: str, triton_http: str,
+                 max_request_bytes: int, limits: ProxyLimits = DEFAULT_LIMITS):
+        from speech2face.engine.server import leftovers
+        from speech2face.engine.server.launcher import ensure_ports_free, resolve_ports
+
+        binary = haproxy_binary()
+        self.host = host
+        self.grpc_port, self.http_port = resolve_ports(host, (grpc_port, http_port))
+        ensure_ports_free(host, (self.grpc_port, self.http_port))
+        self.limits = limits
+        self._workdir = Path(tempfile.mkdtemp(prefix=leftovers.WORKDIR_PREFIX + "proxy-"))
+        (self._workdir / leftovers.OWNER_FILE).write_text(f"{os.getpid()}\n")
+        socket_path = self._workdir / "haproxy.sock"
+        self._haproxy = HAProxyProcess(binary, self._workdir / "haproxy.cfg", socket_path, single_server_lines(
+            f"{host}:{self.grpc_port}", f"{host}:{self.http_port}", triton_grpc, triton_http,
+            socket_path, max_request_bytes, limits))
+
+    @property
+    def _client_host(self) -> str:
+        return "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+
+    @property
+    def grpc_url(self) -> str:
+        return f"{self._client_host}:{self.grpc_port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"{self._client_host}:{self.http_port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._haproxy.pid
+
+    def is_running(self) -> bool:
+        return self._haproxy.is_running()
+
+    def start(self) -> "ServerProxy":
+        from speech2face.engine.server import leftovers
+        from speech2face.engine.server.launcher import die_with
+
+        self._haproxy.start(preexec_fn=die_with(os.getpid()))
+        with open(self._workdir / leftovers.OWNER_FILE, "a") as owners:
+            owners.write(f"{self._haproxy.pid}\n")
+        return self
+
+    def command(self, line: str) -> str:
+        return self._haproxy.command(line)
+
+    def restart(self) -> None:
+        """A new haproxy on the same ports and configuration (the supervisor's cure for a dead one)."""
+        self._haproxy.stop()
+        self.start()
+
+    def stop(self) -> None:
+        """Stops haproxy and removes its work folder; safe to call more than once."""
+        self._haproxy.stop()
+        shutil.rmtree(self._workdir, ignore_errors=True)
