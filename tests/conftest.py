@@ -56,3 +56,14 @@ def any_layout_server(request):
 def voice_like():
     """A 2.5 s harmonic signal with a vibrato, at 16 kHz: shorter than the 6 s clip, so it is repeated."""
     return harmonic_voice()
+
+
+@pytest.fixture(scope="session")
+def haproxy():
+    """The haproxy binary for `s2f serve --proxy`; apt-get installs it when missing (as root, as CI runs)."""
+    from deploy.local.tools import ToolMissing, ensure
+
+    try:
+        return ensure("haproxy", "haproxy")
+    except ToolMissing as error:
+        pytest.fail(f"s2f serve --proxy needs haproxy: {error}")

@@ -39,7 +39,7 @@ import numpy as np
 
 LARGE_MB = 52
 PROBE_EVERY_S, READY_EVERY_S, SAMPLE_EVERY_S = 0.5, 0.25, 0.2
-PER_PROCESS_CONNECTIONS = 6000   # below the attacker's own descriptor limit
+PER_PROCESS_CONNECTIONS = 6000   # below each holder's descriptor limit (it raises its soft limit to the hard one)
 
 
 def _free_ports(count: int) -> list[int]:
@@ -202,7 +202,9 @@ def flood_large_grpc(served: Served, count: int, _hold_s: float) -> dict:
     import grpc
 
     message = _large_grpc_request(LARGE_MB)
-    options = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]
+    # A connection per call, as many attackers would have (gRPC otherwise shares one between channels).
+    options = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1),
+               ("grpc.use_local_subchannel_pool", 1)]
     outcomes: dict[str, int] = {}
 
     def call(_):
@@ -221,8 +223,10 @@ def flood_large_grpc(served: Served, count: int, _hold_s: float) -> dict:
 
 
 _HOLDER = """
-import socket, sys, time
+import resource, socket, sys, time
 ports, count, hold = [int(p) for p in sys.argv[1].split(",")], int(sys.argv[2]), float(sys.argv[3])
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 held = []
 for i in range(count):
     s = socket.socket(); s.setblocking(False)

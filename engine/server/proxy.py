@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -44,18 +45,26 @@ class ProxyError(RuntimeError):
 @dataclasses.dataclass(frozen=True)
 class ProxyLimits:
     # Connections the proxy holds open at once (all frontends); beyond it new ones wait in the
-    # kernel's accept queue. Each proxied connection costs the proxy two descriptors.
-    max_connections: int = 4096
+    # kernel's accept queue, behind everything queued before them. Idle connections are cheap to
+    # the proxy (no buffers until data comes) and each is closed after `idle_timeout_s`, so the
+    # limit is set above what a flood from one host can open (20,600 took all 20,000 of Triton's
+    # descriptors): good clients keep being accepted at once. HAProxy raises its own descriptor
+    # limit to about twice this where it may; where it may not, `connection_limit()` caps it to
+    # what the hard descriptor limit allows (9,872 of 20,000 here).
+    max_connections: int = 50_000
     # HTTP requests one server works on at once; the rest queue in the proxy. Triton holds about 4
     # copies of a request while it works on it (benchmarks/studies/floods.py), so 4 bounds its
     # HTTP request memory to about 2 GB even at MAX_REQUEST_BYTES each; 2 cores are busy at c=4.
     server_concurrency: int = 4
-    queue_timeout_s: float = 30.0     # a queued request gets 503 / UNAVAILABLE after this
+    queue_timeout_s: float = 30.0     # a queued request gets 503 after this
     # A connection must send a complete request head within this, and an idle kept-alive
     # connection is closed after it: idle connections cannot hold descriptors for long.
     idle_timeout_s: float = 5.0
-    # Inactivity allowed in the middle of a request or an answer (a 6 s clip takes well under 1 s).
-    transfer_timeout_s: float = 60.0
+    # Client inactivity allowed: also what closes an HTTP/2 connection that never sends its
+    # preface (HAProxy 2.6 has no separate handshake timeout).
+    client_timeout_s: float = 10.0
+    # How long the server may take to answer (a 6 s clip takes well under 1 s).
+    server_timeout_s: float = 60.0
 
 
 DEFAULT_LIMITS = ProxyLimits()
@@ -104,12 +113,23 @@ def http_frontend(address: str, max_request_bytes: int, backend: str) -> list[st
     ]
 
 
+def connection_limit(limits: ProxyLimits) -> int:
+    """`max_connections`, or less where the hard descriptor limit would not let HAProxy start: it
+    needs two descriptors per connection and some of its own (it refuses to start otherwise)."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    return limits.max_connections if hard == resource.RLIM_INFINITY else \
+        max(64, min(limits.max_connections, (hard - _HAPROXY_OWN_DESCRIPTORS) // 2))
+
+
+_HAPROXY_OWN_DESCRIPTORS = 256
+
+
 def global_lines(socket_path: Path, limits: ProxyLimits) -> list[str]:
     ms = lambda seconds: f"{int(seconds * 1000)}ms"   # noqa: E731 - HAProxy's time unit, one place
     return [
-        "global", f"  stats socket {socket_path} mode 600 level admin", f"  maxconn {limits.max_connections}",
+        "global", f"  stats socket {socket_path} mode 600 level admin", f"  maxconn {connection_limit(limits)}",
         "defaults", "  mode http", "  timeout connect 2s",
-        f"  timeout client {ms(limits.transfer_timeout_s)}", f"  timeout server {ms(limits.transfer_timeout_s)}",
+        f"  timeout client {ms(limits.client_timeout_s)}", f"  timeout server {ms(limits.server_timeout_s)}",
         f"  timeout http-request {ms(limits.idle_timeout_s)}", f"  timeout http-keep-alive {ms(limits.idle_timeout_s)}",
         f"  timeout queue {ms(limits.queue_timeout_s)}",
     ]

@@ -33,16 +33,6 @@ from speech2face.engine.server.proxy import DEFAULT_LIMITS
 START_S = 120
 
 
-@pytest.fixture(scope="module")
-def haproxy():
-    from deploy.local.tools import ToolMissing, ensure
-
-    try:
-        return ensure("haproxy", "haproxy")   # apt-get, as root (CI is)
-    except ToolMissing as error:
-        pytest.fail(f"s2f serve --proxy needs haproxy: {error}")
-
-
 def _start(repository, *extra: str) -> tuple[subprocess.Popen, dict]:
     ports = {name: free_port() for name in ("grpc", "http", "metrics", "ready")}
     process = subprocess.Popen(
