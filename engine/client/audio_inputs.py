@@ -30,6 +30,14 @@ from speech2face.engine.contract import audio_rules
 
 MAX_SECONDS = audio_rules.MAX_SECONDS
 MAX_REQUEST_BYTES = contract.MAX_REQUEST_BYTES
+# Over HTTP the tensors of one request, leaving 64 KiB of the body for the JSON header.
+HTTP_MAX_PAYLOAD_BYTES = contract.MAX_HTTP_BINARY_BODY_BYTES - 65536
+
+
+def _limit_note(max_request_bytes: int) -> str:
+    if max_request_bytes != HTTP_MAX_PAYLOAD_BYTES:
+        return ""
+    return " over HTTP (tritonserver 2.51 crashes on larger binary HTTP bodies; send it over gRPC)"
 AudioSource = Union[str, os.PathLike, bytes, np.ndarray, Sequence[float]]
 FILE_SOURCES = (str, os.PathLike, bytes, bytearray, memoryview)   # a file, not samples
 FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")   # libsndfile subtypes whose samples may leave [-1, 1]
@@ -75,8 +83,8 @@ def prepare_audio(audio, sample_rate, *, max_seconds: float = MAX_SECONDS,
         audio_rules.check_length(audio.shape[0], rate, max_seconds)
         if audio.shape[0] * 4 > max_request_bytes:
             raise InvalidInput(f"{where}audio of {audio.shape[0]} samples is {audio.shape[0] * 4 / 2**20:.0f} MiB as "
-                               f"float32; the request limit is {max_request_bytes / 2**20:.0f} MiB "
-                               f"(resample to 16 kHz before sending)")
+                               f"float32; the request limit is {max_request_bytes / 2**20:.0f} MiB"
+                               f"{_limit_note(max_request_bytes)} (resample to 16 kHz before sending)")
         audio_rules.check_values(audio)
     except audio_rules.AudioError as error:
         raise InvalidInput(f"{where}{error}") from None
@@ -153,7 +161,7 @@ def _check_whole(info, size: int, name: str, max_seconds: float, max_request_byt
     """A file to be sent whole: within the request limit, and a header the server accepts."""
     if size > max_request_bytes:
         raise InvalidInput(f"{name}: {size / 2**20:.0f} MiB; the request limit is "
-                           f"{max_request_bytes / 2**20:.0f} MiB")
+                           f"{max_request_bytes / 2**20:.0f} MiB{_limit_note(max_request_bytes)}")
     if info.frames <= 0:
         raise InvalidInput(f"{name}: the file holds no audio samples")
     if info.channels > audio_rules.MAX_CHANNELS:

@@ -180,6 +180,8 @@ class ClientOptions:
             raise ValueError(f"send_files must be one of {SEND_FILES}, got {self.send_files!r}")
         if self.url.startswith(("http://", "https://", "grpc://")):
             self.url = self.url.split("://", 1)[1]
+        if self.protocol == "http" and not self.shared_memory:   # tritonserver 2.51 crashes on larger HTTP bodies
+            self.max_request_bytes = min(self.max_request_bytes, audio_inputs.HTTP_MAX_PAYLOAD_BYTES)
 
 
 # ------------------------------------------------------------------------------------------ core

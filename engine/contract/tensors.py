@@ -48,6 +48,11 @@ MODEL_INPUTS = {ENSEMBLE: (AUDIO, SAMPLE_RATE, AUDIO_FILE), SAMPLES_MODEL: (AUDI
 # at 48 kHz is 115 MB of float32). The client refuses larger audio before sending; the deployment's
 # proxy refuses larger bodies (tritonserver 2.51 itself has no body or message limit: docs/SECURITY.md).
 MAX_REQUEST_BYTES = 128 * 1024 * 1024
+# tritonserver 2.51 dies (SIGSEGV) on an HTTP request that uses the binary-data extension with a
+# body of 4,184,768 bytes or more, whatever its tensors (docs/SECURITY.md, Triton defects). Over
+# HTTP the client keeps binary requests below this, and the proxy refuses larger ones (413);
+# gRPC and JSON bodies are not affected.
+MAX_HTTP_BINARY_BODY_BYTES = 4_184_767
 
 
 # Two answers for the same clip are "the same" when their L2-normalised features differ by at most

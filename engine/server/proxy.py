@@ -5,8 +5,8 @@ Used by `s2f serve --proxy` (one tritonserver on private loopback ports) and by 
 
 - only the inference API is forwarded (health, the served models' metadata, readiness, inference);
   the admin APIs (repository, shared memory, logging, trace) and statistics stay inside;
-- a request larger than MAX_REQUEST_BYTES, a compressed one, or an HTTP body without a length is
-  refused before Triton reads it;
+- a request larger than MAX_REQUEST_BYTES, a compressed one, an HTTP body without a length, or a
+  binary HTTP body large enough to crash tritonserver 2.51 is refused before Triton reads it;
 - at most `ProxyLimits.server_concurrency` HTTP requests reach one server at a time; the rest wait
   in the proxy's queue, their bodies unread, so many large HTTP requests at once cannot pile up in
   Triton's memory. gRPC gets no such limit: HAProxy 2.6 reads one HTTP/2 connection's frames in
@@ -30,6 +30,8 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+from speech2face.engine.contract import MAX_HTTP_BINARY_BODY_BYTES
 
 # What the proxy forwards: health, the served models' metadata (speech2face and the per-form
 # speech2face_samples / speech2face_file), readiness and inference.
@@ -109,6 +111,11 @@ def http_frontend(address: str, max_request_bytes: int, backend: str) -> list[st
         "  http-request return status 411 content-type text/plain string \"Content-Length required\""
         " if { method POST } !{ req.hdr(content-length) -m found }",
         f"  http-request deny deny_status 413 if {{ req.hdr_val(content-length) gt {max_request_bytes} }}",
+        # tritonserver 2.51 crashes on a binary-extension body this large (contract/tensors.py).
+        "  http-request return status 413 content-type text/plain string \"binary HTTP requests are limited to "
+        f"{MAX_HTTP_BINARY_BODY_BYTES} bytes; send larger ones over gRPC\""
+        f" if {{ req.hdr(inference-header-content-length) -m found }}"
+        f" {{ req.hdr_val(content-length) gt {MAX_HTTP_BINARY_BODY_BYTES} }}",
         f"  default_backend {backend}",
     ]
 

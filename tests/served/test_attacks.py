@@ -119,6 +119,32 @@ def test_json_shape_of_2_63_aborts_triton_and_the_supervisor_restarts_it(supervi
     assert len(supervised.restarts) > restarts   # it was a real abort, and a real restart
 
 
+def binary_http_body(body_bytes: int) -> tuple[bytes, dict]:
+    """A legal binary-extension request (AUDIO then SAMPLE_RATE) whose body is `body_bytes` long."""
+    samples = 16000
+    header = json.dumps({"inputs": [
+        {"name": "AUDIO", "shape": [1, samples], "datatype": "FP32", "parameters": {"binary_data_size": 4 * samples}},
+        {"name": "SAMPLE_RATE", "shape": [1, 1], "datatype": "INT32", "parameters": {"binary_data_size": 4}}]})
+    header += " " * (body_bytes - len(header) - 4 * samples - 4)   # Triton accepts trailing spaces
+    body = header.encode() + np.zeros(samples, np.float32).tobytes() + struct.pack("<i", 16000)
+    return body, {"Inference-Header-Content-Length": str(len(header))}
+
+
+def test_a_binary_http_body_of_4_mb_kills_triton_and_the_supervisor_restarts_it(supervised, voice, reference):
+    """tritonserver 2.51 dies (SIGSEGV) on a binary HTTP body of MAX_HTTP_BINARY_BODY_BYTES + 1
+    bytes, whatever its tensors (here 1 s of audio and a padded header); one byte less is answered."""
+    body, headers = binary_http_body(contract.MAX_HTTP_BINARY_BODY_BYTES)
+    status, _ = _post(f"http://{_http(supervised)}/v2/models/{MODEL}/infer", body, headers)
+    assert status == 200
+    restarts = len(supervised.restarts)
+    body, headers = binary_http_body(contract.MAX_HTTP_BINARY_BODY_BYTES + 1)
+    status, _ = _post(f"http://{_http(supervised)}/v2/models/{MODEL}/infer", body, headers)
+    assert status != 200
+    outage = _good_answer(supervised, voice, reference, within_s=OUTAGE_BOUND_S)
+    print(f"good answer {outage:.1f} s after the crashing binary HTTP body")
+    assert len(supervised.restarts) > restarts   # a real crash, and a real restart
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_any_number_of_aborts_still_ends_in_a_good_answer_within_60_s(supervised, voice, reference):

@@ -14,6 +14,7 @@ from speech2face.engine.client import (FaceResult, InferenceError, InvalidInput,
 from speech2face.engine.client.audio_inputs import check_audio_file, inspect_file, prepare_audio
 from speech2face.engine.client.errors import classify_error
 from speech2face.engine.client.stats import ModelStatistics, parse_statistics
+from speech2face.engine import contract
 from speech2face.engine.contract.tensors import FEATURE_ATOL
 from speech2face.engine.runtime.local_runtime import LocalRuntime
 
@@ -69,6 +70,19 @@ def test_prepare_audio_refuses_bad_input_naming_the_problem(audio, rate, message
 def test_request_size_limit_is_a_clear_client_error():
     with pytest.raises(InvalidInput, match="request limit is 1 MiB"):
         prepare_audio(np.zeros(300_000, np.float32), 16000, max_request_bytes=2**20)
+
+
+def test_the_http_client_keeps_binary_bodies_below_what_crashes_tritonserver():
+    """Over HTTP a request must stay under MAX_HTTP_BINARY_BODY_BYTES (tritonserver 2.51 dies on
+    larger binary bodies): refused before anything is sent, naming gRPC; gRPC takes the same clip."""
+    from speech2face.engine.client.core import ClientOptions
+
+    samples = contract.MAX_HTTP_BINARY_BODY_BYTES // 4   # 65 s at 16 kHz
+    assert ClientOptions("127.0.0.1:1", "http").max_request_bytes < contract.MAX_HTTP_BINARY_BODY_BYTES
+    with Speech2FaceClient("127.0.0.1:1", "http") as client:
+        with pytest.raises(InvalidInput, match="over HTTP .*send it over gRPC"):
+            client.infer(np.zeros(samples, np.float32), 16000)
+    assert ClientOptions("127.0.0.1:1", "grpc").max_request_bytes == contract.MAX_REQUEST_BYTES
 
 
 def test_typed_errors_are_inference_errors():

@@ -24,7 +24,7 @@ from tritonclient.utils import InferenceServerException
 
 from signals import harmonic_voice
 from speech2face.engine.client import Speech2FaceClient
-from speech2face.engine.contract import MAX_REQUEST_BYTES
+from speech2face.engine.contract import MAX_HTTP_BINARY_BODY_BYTES, MAX_REQUEST_BYTES
 from speech2face.engine.contract.tensors import FEATURE_ATOL
 from speech2face.engine.runtime.local_runtime import LocalRuntime
 from speech2face.engine.server.launcher import free_port, live_children
@@ -43,6 +43,7 @@ def _start(repository, *extra: str) -> tuple[subprocess.Popen, dict]:
     deadline = time.monotonic() + START_S
     for line in process.stdout:
         if "speech2face serving" in line:
+            ports["serve_pid"] = process.pid
             ports["haproxy_pid"] = int(re.search(r"HAProxy pid (\d+)", line).group(1))
             ports["triton_http"] = re.search(r"tritonserver on ([\d.]+:\d+)", line).group(1)
             return process, ports
@@ -109,6 +110,34 @@ def test_admin_apis_and_oversized_requests_stop_at_the_proxy(proxied):
     with triton_grpc.InferenceServerClient(f"127.0.0.1:{proxied['grpc']}") as client:
         with pytest.raises(InferenceServerException, match="not served through this proxy"):
             client.get_model_repository_index()
+
+
+def test_a_binary_http_body_that_would_crash_triton_stops_at_the_proxy(proxied, voice, reference):
+    """The body that kills tritonserver 2.51 (tests/served/test_attacks.py) gets 413 with the reason,
+    and the same server answers on."""
+    from test_attacks import binary_http_body
+
+    import http.client
+
+    pid = _tritonserver_pid(proxied)
+    body, headers = binary_http_body(MAX_HTTP_BINARY_BODY_BYTES + 1)
+    # The proxy answers from the headers and closes: send them, then read the answer.
+    connection = http.client.HTTPConnection("127.0.0.1", proxied["http"], timeout=30)
+    connection.putrequest("POST", "/v2/models/speech2face/infer")
+    for name, value in {**headers, "Content-Length": str(len(body))}.items():
+        connection.putheader(name, value)
+    connection.endheaders()
+    answer = connection.getresponse()
+    assert answer.status == 413
+    assert b"send larger ones over gRPC" in answer.read()
+    connection.close()
+    result = _answer(f"127.0.0.1:{proxied['http']}", "http", voice)
+    assert np.abs(result.feature - reference.feature).max() <= FEATURE_ATOL
+    assert _tritonserver_pid(proxied) == pid
+
+
+def _tritonserver_pid(proxied) -> int:
+    return next(pid for pid, name in live_children(proxied["serve_pid"]).items() if name == "tritonserver")
 
 
 def _stat_row(proxied, backend: str, name: str) -> dict[str, str]:
