@@ -1,8 +1,8 @@
 """Floods against `s2f serve`, without and with `--proxy`: what bounds tritonserver's memory and
 descriptors, the outage each flood causes to good requests, and whether `/ready` tells the truth.
 
-    python benchmarks/studies/floods.py [--floods large-grpc,idle-connections] [--large 64] \
-        [--idle 20600] [--hold 60] [--out benchmarks/results/floods]
+    python benchmarks/studies/floods.py [--floods large-grpc,large-http,idle-connections] [--large 32] \
+        [--large-http 16] [--idle 20600] [--hold 60] [--memory-limit GIB] [--out benchmarks/results/floods]
 
 Each run starts a fresh `s2f serve --readiness-port N` (defaults otherwise), sends one flood and
 meanwhile, every 0.5 s, a good request on a new connection (gRPC and HTTP in turn, 10 s timeout)
@@ -11,6 +11,8 @@ tritonserver's open descriptors every 0.2 s.
 
 - large-grpc: `--large` concurrent gRPC calls of 52 MB each (13 M float samples: legal sizes,
   refused by the model as longer than 600 s only after Triton has read them whole).
+- large-http: `--large-http` concurrent KServe JSON requests of 13 M samples (26 MB of text; a
+  binary body over 4 MB crashes tritonserver 2.51 by itself, see docs/SECURITY.md).
 - idle-connections: `--idle` TCP connections opened to the gRPC and HTTP ports by separate
   processes (each has its own descriptor limit), held idle for `--hold` seconds, then closed.
 
@@ -24,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -36,6 +37,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+
+from speech2face.engine.server.launcher import resident_bytes
 
 LARGE_MB = 52
 PROBE_EVERY_S, READY_EVERY_S, SAMPLE_EVERY_S = 0.5, 0.25, 0.2
@@ -55,11 +58,12 @@ def _free_ports(count: int) -> list[int]:
 class Served:
     """`s2f serve` in a subprocess, on free ports."""
 
-    def __init__(self, proxy: bool):
+    def __init__(self, proxy: bool, memory_limit_gib: float | None = None):
         self.grpc, self.http, self.metrics, self.ready = _free_ports(4)
         command = [sys.executable, "-m", "speech2face.engine.cli", "serve", "--grpc-port", str(self.grpc),
                    "--http-port", str(self.http), "--metrics-port", str(self.metrics),
-                   "--readiness-port", str(self.ready)] + (["--proxy"] if proxy else [])
+                   "--readiness-port", str(self.ready)] + (["--proxy"] if proxy else []) + \
+            ([] if memory_limit_gib is None else ["--memory-limit", str(memory_limit_gib)])
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.log: list[str] = []
         for line in self.process.stdout:
@@ -99,21 +103,6 @@ def _ancestor(pid: int, ancestor: int) -> bool:
             return True
         pid = _parent(pid)
     return False
-
-
-def _tree_rss_bytes(root: int) -> int:
-    """Resident memory of `root` and its descendants (tritonserver and its Python stubs)."""
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if _ancestor(int(entry.name), root):
-                status = (entry / "status").read_text()
-                total += int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) * 1024
-        except (OSError, AttributeError, ValueError):
-            continue
-    return total
 
 
 def _fds(pid: int) -> int:
@@ -170,7 +159,7 @@ class Observer:
     def _sample_loop(self) -> None:
         while not self._stop.is_set():
             pid = self.served.tritonserver()
-            self.samples.append((time.monotonic(), _tree_rss_bytes(pid) if pid else 0, _fds(pid) if pid else 0, pid))
+            self.samples.append((time.monotonic(), resident_bytes(pid) if pid else 0, _fds(pid) if pid else 0, pid))
             self._stop.wait(SAMPLE_EVERY_S)
 
     def __enter__(self) -> "Observer":
@@ -222,6 +211,34 @@ def flood_large_grpc(served: Served, count: int, _hold_s: float) -> dict:
     return {"answers": outcomes}
 
 
+def flood_large_http(served: Served, count: int, _hold_s: float) -> dict:
+    """`count` concurrent KServe JSON requests of 13 M zero samples (26 MB of JSON; binary bodies
+    this large crash tritonserver 2.51 outright), each on its own connection."""
+    from speech2face.engine import contract
+
+    samples = 13_000_000
+    body = (f'{{"inputs":[{{"name":"{contract.AUDIO.name}","shape":[1,{samples}],"datatype":"FP32","data":['
+            + "0," * (samples - 1) + f'0]}},{{"name":"{contract.SAMPLE_RATE.name}","shape":[1,1],"datatype":"INT32",'
+            '"data":[16000]}]}').encode()
+    outcomes: dict[str, int] = {}
+
+    def call(_):
+        request = urllib.request.Request(f"http://127.0.0.1:{served.http}/v2/models/{contract.ENSEMBLE}/infer",
+                                         data=body, headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=120) as answer:
+                code = str(answer.status)
+        except urllib.error.HTTPError as error:
+            code = str(error.code)
+        except OSError as error:
+            code = type(error).__name__
+        outcomes[code] = outcomes.get(code, 0) + 1
+
+    with ThreadPoolExecutor(count) as pool:
+        list(pool.map(call, range(count)))
+    return {"answers": outcomes}
+
+
 _HOLDER = """
 import resource, socket, sys, time
 ports, count, hold = [int(p) for p in sys.argv[1].split(",")], int(sys.argv[2]), float(sys.argv[3])
@@ -253,7 +270,7 @@ def flood_idle_connections(served: Served, count: int, hold_s: float) -> dict:
     return {"opened": opened}
 
 
-FLOODS = {"large-grpc": flood_large_grpc, "idle-connections": flood_idle_connections}
+FLOODS = {"large-grpc": flood_large_grpc, "large-http": flood_large_http, "idle-connections": flood_idle_connections}
 
 
 def _outage(probes: list[tuple[float, bool]], start: float, end: float) -> tuple[float, float | None]:
@@ -280,8 +297,9 @@ def _readiness_truth(probes, ready) -> tuple[float, float]:
     return lies, alarms
 
 
-def run(flood: str, proxy: bool, size: int, audio: np.ndarray, hold_s: float = 60.0) -> dict:
-    served = Served(proxy)
+def run(flood: str, proxy: bool, size: int, audio: np.ndarray, hold_s: float = 60.0,
+        memory_limit_gib: float | None = None) -> dict:
+    served = Served(proxy, memory_limit_gib)
     try:
         with Observer(served, audio) as observer:
             time.sleep(3.0)
@@ -297,7 +315,7 @@ def run(flood: str, proxy: bool, size: int, audio: np.ndarray, hold_s: float = 6
         lies, alarms = _readiness_truth(observer.probes, observer.ready)
         during = [s for s in observer.samples if start <= s[0] <= end]
         pids = {s[3] for s in observer.samples if s[3]}
-        return {"flood": flood, "proxy": proxy, "size": size, **detail,
+        return {"flood": flood, "proxy": proxy, "size": size, "memory_limit_gib": memory_limit_gib, **detail,
                 "flood_s": round(end - start, 1), "outage_s": round(outage, 1),
                 "answered_after_flood_s": None if recovered is None else round(recovered - end, 1),
                 "baseline_rss_gb": round(baseline_rss / 1e9, 2),
@@ -311,11 +329,13 @@ def run(flood: str, proxy: bool, size: int, audio: np.ndarray, hold_s: float = 6
 
 
 def markdown(rows: list[dict]) -> str:
-    head = ("| flood | proxy | flood s | outage s | answered after s | tritonserver RSS before / peak / after GB "
-            "| peak fds | restarts | /ready lies s | false alarms s | flood answers |")
+    head = ("| flood | proxy | memory limit | flood s | outage s | answered after s "
+            "| tritonserver RSS before / peak / after GB | peak fds | restarts | /ready lies s | false alarms s "
+            "| flood answers |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
-        lines.append(f"| {r['flood']} ({r['size']}) | {'yes' if r['proxy'] else 'no'} | {r['flood_s']} | "
+        limit = "-" if r.get("memory_limit_gib") is None else f"{r['memory_limit_gib']} GiB"
+        lines.append(f"| {r['flood']} ({r['size']}) | {'yes' if r['proxy'] else 'no'} | {limit} | {r['flood_s']} | "
                      f"{r['outage_s']} | {r['answered_after_flood_s']} | {r['baseline_rss_gb']} / {r['peak_rss_gb']}"
                      f" / {r['rss_after_gb']} | {r['peak_fds']} | {r['tritonserver_restarts']} | {r['ready_lies_s']} | "
                      f"{r['ready_false_alarms_s']} | {r.get('answers', r.get('opened'))} |")
@@ -327,9 +347,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--floods", default=",".join(FLOODS))
     # 32: without the proxy tritonserver grows by about 7 GB; the machine here has 23 GB in all.
     parser.add_argument("--large", type=int, default=32, help="concurrent 52 MB gRPC calls")
+    parser.add_argument("--large-http", type=int, default=16, help="concurrent 26 MB JSON requests")
     parser.add_argument("--idle", type=int, default=20600, help="idle TCP connections")
     parser.add_argument("--hold", type=float, default=60.0, help="seconds the idle connections are held")
     parser.add_argument("--proxy", choices=("both", "no", "yes"), default="both")
+    parser.add_argument("--memory-limit", type=float, default=None, help="s2f serve --memory-limit GIB")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/floods"))
     args = parser.parse_args(argv)
     audio = (0.3 * np.sin(2 * np.pi * 180 * np.arange(96000) / 16000)).astype(np.float32)
@@ -337,10 +359,12 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for flood in args.floods.split(","):
         for proxy in proxies:
-            rows.append(run(flood, proxy, args.large if flood == "large-grpc" else args.idle, audio, args.hold))
+            size = {"large-grpc": args.large, "large-http": args.large_http}.get(flood, args.idle)
+            rows.append(run(flood, proxy, size, audio, args.hold, args.memory_limit))
             print(json.dumps(rows[-1]), flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "floods.json").write_text(json.dumps(rows, indent=2) + "\n")
+    name = "floods.json" if args.memory_limit is None else f"floods-limit-{args.memory_limit:g}.json"
+    (args.out / name).write_text(json.dumps(rows, indent=2) + "\n")
     print(markdown(rows))
     return 0
 

@@ -1,7 +1,7 @@
 """HAProxy in front of the replicas: h2c gRPC and HTTP balancing over their `/ready` checks, and
 the runtime API that drains a replica before a rolling update stops it. The frontends and limits
-(only the inference API, a size limit, no compressed requests, bounded connections and per-server
-concurrency) are the ones `s2f serve --proxy` uses (engine/server/proxy.py).
+(only the inference API, size limits, no compressed requests, bounded connections, idle timeouts)
+are the ones `s2f serve --proxy` uses (engine/server/proxy.py).
 """
 
 from __future__ import annotations
@@ -27,12 +27,10 @@ def config_lines(replicas: list[Replica], grpc_port: int, http_port: int, socket
     lines = [*global_lines(socket_path, limits), "  option redispatch", "  retries 3",
              *grpc_frontend(f"127.0.0.1:{grpc_port}", max_request_bytes, "grpc_replicas"),
              *http_frontend(f"127.0.0.1:{http_port}", max_request_bytes, "http_replicas")]
-    # Per-replica concurrency for HTTP only (gRPC: see engine/server/proxy.py).
-    for backend, port_of, extra in (("grpc_replicas", "grpc_port", " proto h2"),
-                                    ("http_replicas", "http_port", f" maxconn {limits.server_concurrency}")):
+    for backend, port_of, proto in (("grpc_replicas", "grpc_port", " proto h2"), ("http_replicas", "http_port", "")):
         lines += [f"backend {backend}", "  balance leastconn", "  option httpchk",
                   "  http-check send meth GET uri /ready", "  http-check expect status 200"]
-        lines += [f"  server {r.name} 127.0.0.1:{getattr(r, port_of)}{extra} {CHECK.format(ready=r.ready_port)}"
+        lines += [f"  server {r.name} 127.0.0.1:{getattr(r, port_of)}{proto} {CHECK.format(ready=r.ready_port)}"
                   for r in replicas]
     return lines
 

@@ -21,6 +21,10 @@ def add(commands) -> None:
                        help="serve GET /ready here: 200 while the model answers a canary within 2 s, else 503 "
                             "(for Kubernetes' readinessProbe and load balancers; Triton's /v2/health/ready only "
                             "says the model is loaded). Default: off")
+    serve.add_argument("--memory-limit", type=float, default=None, metavar="GIB",
+                       help="restart tritonserver (drained) when it and its stubs hold more than this many GiB "
+                            "for two checks in a row: what a flood of large requests leaves allocated "
+                            "(docs/SECURITY.md, \"Floods\"). Default: no limit")
     serve.add_argument("--proxy", action="store_true",
                        help="front tritonserver with HAProxy on the gRPC and HTTP ports (tritonserver moves to "
                             "private loopback ports): a request size limit, only the inference API, bounded "
@@ -60,7 +64,9 @@ def run(args) -> int:
     proxy = None
     if args.proxy:
         proxy, options = _proxied(args, options)
-    supervisor = Supervisor(options, SupervisorPolicy(check_interval_s=args.check_interval), proxy=proxy)
+    memory_limit = None if args.memory_limit is None else int(args.memory_limit * 2**30)
+    policy = SupervisorPolicy(check_interval_s=args.check_interval, memory_limit_bytes=memory_limit)
+    supervisor = Supervisor(options, policy, proxy=proxy)
     readiness = None
     signal.signal(signal.SIGTERM, _raise_interrupt)
     signal.signal(signal.SIGINT, _raise_interrupt)   # also when started in the background (SIGINT ignored)

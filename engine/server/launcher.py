@@ -297,6 +297,10 @@ class TritonServer:
         except (urllib.error.URLError, OSError):
             return False
 
+    def resident_bytes(self) -> int:
+        """Resident memory of the server and its stubs (0 when it is not running)."""
+        return resident_bytes(self._process.pid) if self.is_running() else 0
+
     def python_stubs(self) -> list[int]:
         """pids of the live Python-backend stubs of this server (one per model instance)."""
         if self._process is None:
@@ -372,6 +376,16 @@ def live_children(parent: int) -> dict[int, str]:
         if entry.name.isdigit() and int(fields[1]) == parent and fields[0] not in "ZX":
             children[int(entry.name)] = name
     return children
+
+
+def resident_bytes(pid: int) -> int:
+    """Resident memory of `pid` and its live children (tritonserver and its Python-backend stubs)."""
+    total = 0
+    for member in (pid, *live_children(pid)):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            status = Path(f"/proc/{member}/status").read_text()
+            total += int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) * 1024
+    return total
 
 
 _PR_SET_PDEATHSIG = 1   # <linux/prctl.h>

@@ -7,12 +7,11 @@ Used by `s2f serve --proxy` (one tritonserver on private loopback ports) and by 
   the admin APIs (repository, shared memory, logging, trace) and statistics stay inside;
 - a request larger than MAX_REQUEST_BYTES, a compressed one, an HTTP body without a length, or a
   binary HTTP body large enough to crash tritonserver 2.51 is refused before Triton reads it;
-- at most `ProxyLimits.server_concurrency` HTTP requests reach one server at a time; the rest wait
-  in the proxy's queue, their bodies unread, so many large HTTP requests at once cannot pile up in
-  Triton's memory. gRPC gets no such limit: HAProxy 2.6 reads one HTTP/2 connection's frames in
-  order, so a queued stream whose buffer is full stops the streams before it on the same
-  connection, and a client with more calls in flight than the limit deadlocks until its timeout
-  (docs/SECURITY.md, "Floods", has the reproduction);
+- no per-server concurrency limit: queueing requests in the proxy did not lower tritonserver's
+  peak memory under a flood of large HTTP requests (its threads keep what they allocated) and made
+  good requests wait behind the flood; for gRPC it deadlocks (HAProxy 2.6 reads an HTTP/2
+  connection's frames in order, so a queued stream with a full buffer stops every stream behind
+  it). docs/SECURITY.md, "Floods", has the measurements;
 - connections are bounded (`max_connections`) and one that sends no complete request within
   `idle_timeout_s` is closed, so idle connections cannot take all of Triton's descriptors.
 
@@ -54,11 +53,6 @@ class ProxyLimits:
     # limit to about twice this where it may; where it may not, `connection_limit()` caps it to
     # what the hard descriptor limit allows (9,872 of 20,000 here).
     max_connections: int = 50_000
-    # HTTP requests one server works on at once; the rest queue in the proxy. Triton holds about 4
-    # copies of a request while it works on it (benchmarks/studies/floods.py), so 4 bounds its
-    # HTTP request memory to about 2 GB even at MAX_REQUEST_BYTES each; 2 cores are busy at c=4.
-    server_concurrency: int = 4
-    queue_timeout_s: float = 30.0     # a queued request gets 503 after this
     # A connection must send a complete request head within this, and an idle kept-alive
     # connection is closed after it: idle connections cannot hold descriptors for long.
     idle_timeout_s: float = 5.0
@@ -138,7 +132,6 @@ def global_lines(socket_path: Path, limits: ProxyLimits) -> list[str]:
         "defaults", "  mode http", "  timeout connect 2s",
         f"  timeout client {ms(limits.client_timeout_s)}", f"  timeout server {ms(limits.server_timeout_s)}",
         f"  timeout http-request {ms(limits.idle_timeout_s)}", f"  timeout http-keep-alive {ms(limits.idle_timeout_s)}",
-        f"  timeout queue {ms(limits.queue_timeout_s)}",
     ]
 
 
@@ -151,10 +144,9 @@ def single_server_lines(grpc_address: str, http_address: str, triton_grpc: str, 
     lines = [*global_lines(socket_path, limits),
              *grpc_frontend(grpc_address, max_request_bytes, "grpc_triton"),
              *http_frontend(http_address, max_request_bytes, "http_triton")]
-    for backend, address, extra in (("grpc_triton", triton_grpc, " proto h2"),
-                                    ("http_triton", triton_http, f" maxconn {limits.server_concurrency}")):
+    for backend, address, proto in (("grpc_triton", triton_grpc, " proto h2"), ("http_triton", triton_http, "")):
         lines += [f"backend {backend}", "  option httpchk GET /v2/health/ready",
-                  f"  server triton {address}{extra} {check}"]
+                  f"  server triton {address}{proto} {check}"]
     return lines
 
 

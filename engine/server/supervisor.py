@@ -4,7 +4,7 @@ Triton 2.51 keeps `/v2/health/ready` at 200 while a Python model's stub is dead 
 inference then fails with "Stub process ... is not healthy"), and a single malformed request can
 kill the stub or abort the whole server. So every `check_interval_s` the supervisor asks:
 
-1. is the tritonserver process alive?
+1. is the tritonserver process alive, and (with a memory limit) within it?
 2. is the model ready (`/v2/models/<model>/ready`)?
 3. does a tiny canary inference (0.25 s of a tone, KServe JSON) answer with finite features?
 
@@ -48,6 +48,10 @@ class SupervisorPolicy:
     jitter: float = 0.2
     restart_window_s: float = 600.0
     model: str = contract.ENSEMBLE
+    # Resident memory of tritonserver and its stubs above which it is restarted (drained first).
+    # Triton keeps what a flood of large requests made it allocate; a restart returns it before
+    # the OOM killer picks a process, perhaps another one (docs/SECURITY.md, "Floods"). None: off.
+    memory_limit_bytes: int | None = None
 
 
 def _beyond_doubt(reason: str) -> bool:
@@ -92,6 +96,10 @@ class Supervisor:
         server = self.server
         if server is None or not server.is_running():
             return f"tritonserver exited (code {server.returncode if server is not None else None})"
+        limit = self.policy.memory_limit_bytes
+        if limit is not None and (resident := server.resident_bytes()) > limit:
+            return (f"tritonserver and its stubs hold {resident / 2**30:.1f} GiB, over the memory limit of "
+                    f"{limit / 2**30:.1f} GiB (large requests; a restart returns the memory)")
         stubs = len(server.python_stubs())
         if stubs < self._stubs:
             return f"{self._stubs - stubs} of {self._stubs} Python-backend stub processes died"

@@ -91,3 +91,26 @@ def test_a_restart_that_raises_anything_never_ends_supervision():
         supervisor.stop()
         thread.join(5)
         assert result == [0]
+
+
+class HeavyServer:
+    """A running server that holds `resident` bytes (what a flood of large requests leaves)."""
+
+    def __init__(self, resident: int):
+        self.resident = resident
+
+    def is_running(self):
+        return True
+
+    def resident_bytes(self):
+        return self.resident
+
+    def python_stubs(self):
+        return []
+
+
+def test_a_server_over_its_memory_limit_fails_the_check_naming_it():
+    policy = SupervisorPolicy(memory_limit_bytes=2 * 2**30)
+    supervisor = Supervisor(ServerOptions(model_repository="unused"), policy, log=lambda m: None)
+    supervisor.server = HeavyServer(3 * 2**30)
+    assert "3.0 GiB, over the memory limit of 2.0 GiB" in supervisor.health()
