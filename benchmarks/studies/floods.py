@@ -16,8 +16,9 @@ tritonserver's open descriptors every 0.2 s.
 - idle-connections: `--idle` TCP connections opened to the gRPC and HTTP ports by separate
   processes (each has its own descriptor limit), held idle for `--hold` seconds, then closed.
 
-Outage: the longest time between two good answers from the flood's start until the first good
-answer after it ends. Readiness: seconds `/ready` said 200 while good requests failed (a lie) and
+Outage: the longest time between two good answers from the flood's start to the end of the
+observation (5 s after the first good answer after the flood; with `--memory-limit`, after the
+supervisor's restart, up to 60 s). Readiness: seconds `/ready` said 200 while good requests failed (a lie) and
 said 503 while they succeeded (a false alarm).
 """
 
@@ -274,11 +275,12 @@ FLOODS = {"large-grpc": flood_large_grpc, "large-http": flood_large_http, "idle-
 
 
 def _outage(probes: list[tuple[float, bool]], start: float, end: float) -> tuple[float, float | None]:
-    """(longest time without a good answer from `start` on, when the first good answer after `end` came)."""
+    """(longest time without a good answer from `start` to the end of the observation, when the
+    first good answer after `end` came)."""
     answered = [t for t, ok in probes if ok]
     after = next((t for t in answered if t >= end), None)
-    points = [start] + [t for t in answered if start < t <= (after or probes[-1][0])]
-    if after is None:
+    points = [start] + [t for t in answered if t > start]
+    if after is None or not probes[-1][1]:
         points.append(probes[-1][0])
     return max(b - a for a, b in zip(points, points[1:])) if len(points) > 1 else 0.0, after
 
@@ -310,6 +312,10 @@ def run(flood: str, proxy: bool, size: int, audio: np.ndarray, hold_s: float = 6
             deadline = end + 90
             while time.monotonic() < deadline and not any(ok and t > end for t, ok in observer.probes):
                 time.sleep(0.2)
+            if memory_limit_gib is not None:   # the supervisor's restart comes after two checks
+                restarted = end + 60
+                while time.monotonic() < restarted and len({s[3] for s in observer.samples if s[3]}) < 2:
+                    time.sleep(0.2)
             time.sleep(5.0)
         outage, recovered = _outage(observer.probes, start, end)
         lies, alarms = _readiness_truth(observer.probes, observer.ready)
