@@ -74,7 +74,8 @@ bench-features: $(STAMP)
 
 # Rebuilds the built-in model (models/default) from nothing, once per training seed (synthetic
 # corpus, three stages, export, evaluation), ships the median seed's bundle and writes the spread
-# of every figure (spread.json, EVALUATION.md). About 35 min on 2 cores; finished seeds are reused.
+# of every figure (spread.json, EVALUATION.md). Finished seeds are reused, and a recipe change
+# retrains only the stages it touches (train_default.stage_keys).
 train-default: $(STAMP)
 	$(PY) -m speech2face.engine.cli recipe-spread --seeds 0 1 2 --out models/default --ship
 

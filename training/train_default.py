@@ -43,9 +43,7 @@ class DefaultRecipe:
     # feature space is led by facial attributes rather than by colours (SYNTHETIC.md, retrieval).
     face_attribute_weight: float = 10.0
     decoder_epochs: int = 40
-    # 30, not 10: on seed 2's frozen stages, 10 -> 20 epochs raised paper cosine R@1 from 3.66 to
-    # 4.37 % and SF2F R@1 from 17.6 to 19.9 %; the loss was still falling at 20.
-    voice_epochs: int = 30
+    voice_epochs: int = 10
     voice_crop_frames: int = 200    # 2 s training windows; served on the full 6 s clip
     voice_lr: float = 1e-3
     loss: LossWeights = LossWeights()
@@ -76,19 +74,43 @@ def _nuisance_masks(pairs, ids: list[int], faces) -> torch.Tensor:
     return colour_masks(faces, colours)
 
 
-def reset_stale_states(work_dir: Path, run_key: dict) -> bool:
-    """Stages resume from `work_dir/*.state.pt`; those only belong to the same recipe and corpus.
-    Deletes them when `run_key` differs from the one recorded there. Returns whether it did."""
+# The training stages in order, with the recipe fields each one reads; a stage also depends on
+# every stage before it, so each stage's key holds its fields and those of the stages before.
+STAGE_FIELDS = {
+    "face_encoder": ("identities", "clips_per_identity", "val_fraction", "test_fraction", "seed", "train_seed",
+                     "threads", "feature_dim", "face_epochs", "face_attribute_weight"),
+    "face_decoder": ("decoder_preset", "decoder_epochs"),
+    "voice_encoder": ("voice_preset", "voice_epochs", "voice_crop_frames", "voice_lr", "loss"),
+}
+
+
+def stage_keys(recipe: "DefaultRecipe", rules_version: int, world_size: int) -> dict[str, dict]:
+    """What each stage's result depends on: a stage whose key is unchanged resumes (or is reused)."""
+    record, key, keys = recipe_record(recipe), {"rules_version": rules_version, "world_size": world_size}, {}
+    for stage, fields in STAGE_FIELDS.items():
+        key = {**key, **{field: record[field] for field in fields}}
+        keys[stage] = key
+    return keys
+
+
+def reset_stale_states(work_dir: Path, keys: dict[str, dict]) -> list[str]:
+    """Stages resume from `work_dir/<stage>.state.pt`, which only belongs to the same stage key
+    (stage_keys). Deletes the states whose key differs from the one recorded there, or all of them
+    when nothing is recorded, and returns those stages: a change to the voice stage retrains only
+    the voice stage (the earlier ones are deterministic, so reusing them changes nothing)."""
     work_dir.mkdir(parents=True, exist_ok=True)
     record = work_dir / "run_key.json"
-    stale = record.exists() and json.loads(record.read_text()) != run_key
-    stale = stale or (not record.exists() and any(work_dir.glob("*.state.pt")))
-    if stale:
-        for state in work_dir.glob("*.state.pt"):
+    recorded = json.loads(record.read_text()).get("stages", {}) if record.exists() else {}
+    dropped = []
+    for stage in STAGE_FIELDS:
+        state = work_dir / f"{stage}.state.pt"
+        if state.exists() and recorded.get(stage) != keys[stage]:
             state.unlink()
-        print(f"{work_dir}: recipe or corpus changed, training every stage afresh", flush=True)
-    record.write_text(json.dumps(run_key, indent=2, sort_keys=True) + "\n")
-    return stale
+            dropped.append(stage)
+    if dropped:
+        print(f"{work_dir}: the recipe or corpus changed for {', '.join(dropped)}: training it afresh", flush=True)
+    record.write_text(json.dumps({"stages": keys}, indent=2, sort_keys=True) + "\n")
+    return dropped
 
 
 def recipe_record(recipe: DefaultRecipe) -> dict:
@@ -138,9 +160,7 @@ def _train(data_dir: Path, work_dir: Path, recipe: DefaultRecipe, workers: int) 
     spec = FeatureSpec(resampler="kernel")  # the built-in model's spec, unchanged since its first training
     train_pairs, test_pairs = _corpus(data_dir, recipe, workers)
     if distributed.is_main():
-        run_key = {"recipe": recipe_record(recipe), "rules_version": RULES_VERSION,
-                   "world_size": distributed.world_size()}
-        reset_stale_states(work_dir, run_key)
+        reset_stale_states(work_dir, stage_keys(recipe, RULES_VERSION, distributed.world_size()))
     distributed.barrier()
 
     faces, landmarks, ids, rows = faces_by_identity(train_pairs)

@@ -91,16 +91,33 @@ def test_face_encoder_augmentation_repaints_only_the_nuisance_pixels():
     assert torch.stack(painted).std(dim=0).max() > 0.05   # a new colour every sample
 
 
-def test_train_default_drops_stage_states_of_another_recipe(tmp_path):
-    from speech2face.training.train_default import reset_stale_states
+def test_train_default_drops_only_the_stage_states_a_recipe_change_touches(tmp_path):
+    import dataclasses
 
-    key = {"recipe": {"face_epochs": 60}, "rules_version": 4}
-    assert not reset_stale_states(tmp_path, key)              # first run: nothing to drop
-    (tmp_path / "face_encoder.state.pt").write_bytes(b"x")
-    assert not reset_stale_states(tmp_path, key)              # same recipe: resume
-    assert (tmp_path / "face_encoder.state.pt").exists()
-    assert reset_stale_states(tmp_path, {**key, "rules_version": 5})
-    assert not (tmp_path / "face_encoder.state.pt").exists()
-    (tmp_path / "run_key.json").unlink()                      # states without a record: unknown origin
-    (tmp_path / "voice_encoder.state.pt").write_bytes(b"x")
-    assert reset_stale_states(tmp_path, key)
+    from speech2face.training.train_default import DefaultRecipe, reset_stale_states, stage_keys
+
+    def states(*names):
+        for name in names:
+            (tmp_path / f"{name}.state.pt").write_bytes(b"x")
+
+    recipe = DefaultRecipe()
+    keys = stage_keys(recipe, rules_version=4, world_size=1)
+    assert reset_stale_states(tmp_path, keys) == []                     # first run: nothing to drop
+    states("face_encoder", "face_decoder", "voice_encoder")
+    assert reset_stale_states(tmp_path, keys) == []                     # same recipe: every stage resumes
+    more_voice = stage_keys(dataclasses.replace(recipe, voice_epochs=recipe.voice_epochs + 1), 4, 1)
+    assert reset_stale_states(tmp_path, more_voice) == ["voice_encoder"]   # only the voice stage retrains
+    states("voice_encoder")
+    other_seed = stage_keys(dataclasses.replace(recipe, train_seed=recipe.train_seed + 1), 4, 1)
+    assert reset_stale_states(tmp_path, other_seed) == ["face_encoder", "face_decoder", "voice_encoder"]
+    states("face_encoder")
+    assert reset_stale_states(tmp_path, stage_keys(recipe, 5, 1)) == ["face_encoder"]   # new corpus rules
+    (tmp_path / "run_key.json").unlink()                                # states without a record: unknown origin
+    states("voice_encoder")
+    assert reset_stale_states(tmp_path, keys) == ["voice_encoder"]
+
+
+def test_every_recipe_field_belongs_to_a_stage_key():
+    from speech2face.training.train_default import STAGE_FIELDS, DefaultRecipe, recipe_record
+
+    assert sorted(f for fields in STAGE_FIELDS.values() for f in fields) == sorted(recipe_record(DefaultRecipe()))
