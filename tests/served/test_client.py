@@ -11,7 +11,7 @@ import soundfile
 from speech2face.engine.client.async_client import AsyncSpeech2FaceClient
 from speech2face.engine.client import (FaceResult, InferenceError, InvalidInput, ModelNotFound, RequestTimeout,
                                       RetryPolicy, ServerUnavailable, Speech2FaceClient)
-from speech2face.engine.client.audio_inputs import check_audio_file, inspect_file, prepare_audio
+from speech2face.engine.client.audio_inputs import HTTP_MAX_PAYLOAD_BYTES, check_audio_file, inspect_file, prepare_audio
 from speech2face.engine.client.errors import classify_error
 from speech2face.engine.client.stats import ModelStatistics, parse_statistics
 from speech2face.engine import contract
@@ -22,9 +22,11 @@ PROTOCOLS = ["grpc", "http"]
 
 
 def _too_slow(audio: np.ndarray) -> np.ndarray:
-    """120 s of audio: its upload alone outlasts a 1 ms timeout, even when a loaded machine delays
-    the client's timer until after a short request's answer has arrived."""
-    return np.tile(audio, int(np.ceil(120 * 16000 / audio.size)))
+    """The longest audio the HTTP client sends (about 64 s at 16 kHz; a larger binary body crashes
+    tritonserver 2.51): its upload alone outlasts a 1 ms timeout, even when a loaded machine
+    delays the client's timer until after a short request's answer has arrived."""
+    samples = HTTP_MAX_PAYLOAD_BYTES // 4
+    return np.tile(audio, int(np.ceil(samples / audio.size)))[:samples]
 
 
 def _url(server, protocol):
