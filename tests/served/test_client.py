@@ -29,6 +29,17 @@ def _too_slow(audio: np.ndarray) -> np.ndarray:
     return np.tile(audio, int(np.ceil(samples / audio.size)))[:samples]
 
 
+def _times_out(client, audio: np.ndarray, rate: int, tries: int = 5) -> RequestTimeout:
+    """The RequestTimeout a 1 ms timeout gives on the slow upload; a loaded machine can delay the
+    client's timer past the answer now and then, so a few tries may be needed."""
+    for _ in range(tries):
+        try:
+            client.infer(_too_slow(audio), rate)
+        except RequestTimeout as error:
+            return error
+    raise AssertionError(f"{tries} requests of {HTTP_MAX_PAYLOAD_BYTES} bytes all beat a 1 ms timeout")
+
+
 def _url(server, protocol):
     return server.grpc_url if protocol == "grpc" else server.http_url
 
@@ -252,8 +263,7 @@ def test_statistics_show_queue_and_compute(request, voice_like, protocol, layout
 def test_client_timeout_is_request_timeout(triton_server, voice_like, protocol):
     audio, rate = voice_like
     with Speech2FaceClient(_url(triton_server, protocol), protocol, timeout_s=0.001) as client:
-        with pytest.raises(RequestTimeout, match="did not answer in time"):
-            client.infer(_too_slow(audio), rate)
+        assert "did not answer in time" in str(_times_out(client, audio, rate))
     with Speech2FaceClient(_url(triton_server, protocol), protocol) as client:   # and the server is fine
         assert client.infer(audio, rate).feature.shape[0] > 0
 
@@ -270,8 +280,7 @@ def test_one_sync_client_shared_by_threads(triton_server, voice_like):
 def test_http_client_recovers_after_a_timeout(triton_server, runtime, voice_like):
     audio, rate = voice_like
     with Speech2FaceClient(triton_server.http_url, "http", timeout_s=0.001) as client:
-        with pytest.raises(RequestTimeout):
-            client.infer(_too_slow(audio), rate)
+        _times_out(client, audio, rate)
         client.timeout_s = 60.0   # the same client, next request: a fresh connection, the right answer
         for _ in range(2):
             result = client.infer(audio, rate)
