@@ -43,8 +43,8 @@ class DefaultRecipe:
     # feature space is led by facial attributes rather than by colours (SYNTHETIC.md, retrieval).
     face_attribute_weight: float = 10.0
     decoder_epochs: int = 40
-    # 30, not 10: on seed 2's frozen stages, 10 -> 20 epochs raised paper cosine R@1 from 3.66 to
-    # 4.37 % and SF2F R@1 from 17.6 to 19.9 %; the loss was still falling at 20.
+    # 30, not 10: `s2f recipe-spread --seeds 0 1 2` gives paper cosine R@1 4.73-5.71 % and SF2F
+    # R@1 18.7-21.0 % at 30, against 2.86-4.11 % and 17.3-18.1 % at 10 (README).
     voice_epochs: int = 30
     voice_crop_frames: int = 200    # 2 s training windows; served on the full 6 s clip
     voice_lr: float = 1e-3
