@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -39,28 +38,18 @@ from pathlib import Path
 
 import numpy as np
 
-from speech2face.engine.server.launcher import resident_bytes
+from speech2face.engine.server.launcher import resident_bytes, resolve_ports
 
 LARGE_MB = 52
 PROBE_EVERY_S, READY_EVERY_S, SAMPLE_EVERY_S = 0.5, 0.25, 0.2
 PER_PROCESS_CONNECTIONS = 6000   # below each holder's descriptor limit (it raises its soft limit to the hard one)
 
 
-def _free_ports(count: int) -> list[int]:
-    held = [socket.socket() for _ in range(count)]
-    for s in held:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in held]
-    for s in held:
-        s.close()
-    return ports
-
-
 class Served:
     """`s2f serve` in a subprocess, on free ports."""
 
     def __init__(self, proxy: bool, memory_limit_gib: float | None = None):
-        self.grpc, self.http, self.metrics, self.ready = _free_ports(4)
+        self.grpc, self.http, self.metrics, self.ready = resolve_ports("127.0.0.1", (0, 0, 0, 0))
         command = [sys.executable, "-m", "speech2face.engine.cli", "serve", "--grpc-port", str(self.grpc),
                    "--http-port", str(self.http), "--metrics-port", str(self.metrics),
                    "--readiness-port", str(self.ready)] + (["--proxy"] if proxy else []) + \

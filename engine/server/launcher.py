@@ -63,6 +63,11 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+def client_url(host: str, port: int) -> str:
+    """host:port for a client on this machine of a server bound to `host` (any address: loopback)."""
+    return f"{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
+
+
 def resolve_ports(host: str, ports: tuple[int, ...]) -> list[int]:
     """The given ports, with each 0 replaced by a distinct free port (all held open while picking)."""
     held: list[socket.socket] = []
@@ -156,19 +161,15 @@ class TritonServer:
 
     @property
     def grpc_url(self) -> str:
-        return f"{self._client_host}:{self.grpc_port}"
+        return client_url(self.options.host, self.grpc_port)
 
     @property
     def http_url(self) -> str:
-        return f"{self._client_host}:{self.http_port}"
+        return client_url(self.options.host, self.http_port)
 
     @property
     def metrics_url(self) -> str:
-        return f"{self._client_host}:{self.metrics_port}"
-
-    @property
-    def _client_host(self) -> str:
-        return "127.0.0.1" if self.options.host in ("0.0.0.0", "") else self.options.host
+        return client_url(self.options.host, self.metrics_port)
 
     @property
     def returncode(self) -> int | None:

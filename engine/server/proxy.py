@@ -31,6 +31,8 @@ import time
 from pathlib import Path
 
 from speech2face.engine.contract import MAX_HTTP_BINARY_BODY_BYTES
+from speech2face.engine.server import leftovers
+from speech2face.engine.server.launcher import client_url, die_with, ensure_ports_free, resolve_ports
 
 # What the proxy forwards: health, the served models' metadata (speech2face and the per-form
 # speech2face_samples / speech2face_file), readiness and inference.
@@ -227,9 +229,6 @@ class ServerProxy:
 
     def __init__(self, host: str, grpc_port: int, http_port: int, triton_grpc: str, triton_http: str,
                  max_request_bytes: int, limits: ProxyLimits = DEFAULT_LIMITS):
-        from speech2face.engine.server import leftovers
-        from speech2face.engine.server.launcher import ensure_ports_free, resolve_ports
-
         binary = haproxy_binary()
         self.host = host
         self.grpc_port, self.http_port = resolve_ports(host, (grpc_port, http_port))
@@ -243,16 +242,12 @@ class ServerProxy:
             socket_path, max_request_bytes, limits))
 
     @property
-    def _client_host(self) -> str:
-        return "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
-
-    @property
     def grpc_url(self) -> str:
-        return f"{self._client_host}:{self.grpc_port}"
+        return client_url(self.host, self.grpc_port)
 
     @property
     def http_url(self) -> str:
-        return f"{self._client_host}:{self.http_port}"
+        return client_url(self.host, self.http_port)
 
     @property
     def pid(self) -> int | None:
@@ -262,9 +257,6 @@ class ServerProxy:
         return self._haproxy.is_running()
 
     def start(self) -> "ServerProxy":
-        from speech2face.engine.server import leftovers
-        from speech2face.engine.server.launcher import die_with
-
         self._haproxy.start(preexec_fn=die_with(os.getpid()))
         with open(self._workdir / leftovers.OWNER_FILE, "a") as owners:
             owners.write(f"{self._haproxy.pid}\n")

@@ -21,13 +21,11 @@ import pytest
 import tritonclient.grpc as triton_grpc
 from tritonclient.utils import InferenceServerException
 
-from signals import harmonic_voice
 from speech2face.engine import contract
 from speech2face.engine.server import leftovers
 from speech2face.engine.contract.admin_key import admin_headers
 from speech2face.engine.client import InferenceError, Speech2FaceClient
 from speech2face.engine.contract.tensors import FEATURE_ATOL
-from speech2face.engine.runtime.local_runtime import LocalRuntime
 from speech2face.engine.server.launcher import ServerOptions
 from speech2face.engine.server.supervisor import Supervisor, SupervisorPolicy
 
@@ -48,16 +46,6 @@ def supervised(cpu_repository):
     yield supervisor
     supervisor.close()
     thread.join(timeout=30)
-
-
-@pytest.fixture(scope="module")
-def voice():
-    return harmonic_voice()
-
-
-@pytest.fixture(scope="module")
-def reference(bundle, voice):
-    return LocalRuntime(bundle).infer(*voice)
 
 
 def _http(supervised) -> str:

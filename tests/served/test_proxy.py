@@ -20,11 +20,9 @@ import pytest
 import tritonclient.grpc as triton_grpc
 from tritonclient.utils import InferenceServerException
 
-from signals import harmonic_voice
 from speech2face.engine.client import Speech2FaceClient
 from speech2face.engine.contract import MAX_HTTP_BINARY_BODY_BYTES, MAX_REQUEST_BYTES
 from speech2face.engine.contract.tensors import FEATURE_ATOL
-from speech2face.engine.runtime.local_runtime import LocalRuntime
 from speech2face.engine.server.launcher import free_port, live_children
 
 START_S = 120
@@ -56,16 +54,6 @@ def proxied(haproxy, cpu_repository):
     yield ports
     process.send_signal(signal.SIGINT)
     process.wait(timeout=60)
-
-
-@pytest.fixture(scope="module")
-def voice():
-    return harmonic_voice()
-
-
-@pytest.fixture(scope="module")
-def reference(bundle, voice):
-    return LocalRuntime(bundle).infer(*voice)
 
 
 def _answer(url: str, protocol: str, voice, timeout_s: float = 20.0):
